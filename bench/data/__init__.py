@@ -1,0 +1,1 @@
+"""Datasets: Fashion-MNIST idx files, FFHQ-style image folders, the committed eval set."""
