@@ -1,0 +1,199 @@
+"""A trained score model packaged as a prior on one generator layer: network + SDE + normalisation.
+
+Two spaces (SGILO_FACTS 4):
+
+* original space ``h``: the generator's layer-k activations, what SGILO optimises;
+* normalised space ``y = (h - min) / (max - min + 1e-8)``: what the network was trained on
+  and where the diffusion (and every sampler in :mod:`bench.priors.samplers`) runs.
+
+``score_normalized(y, t)`` is the network's score of the VP-diffused normalised data.
+``score(h, t)`` is the same density expressed in original space; y is an affine map of h with
+slope 1/s (s = max - min + 1e-8), so by the chain rule grad_h log p = (1/s) grad_y log p.
+Note what "time t" means there: noise of std(t) added in *normalised* units (s std(t) in
+original units) and the VP shrinkage pulls toward y = 0, i.e. h = min.
+
+Anything with ``sde``, ``normalize``, ``denormalize`` and ``score_normalized`` can stand in for
+a prior (see :class:`GaussianScorePrior`, the analytic reference used by the tests).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from torch import nn
+
+from bench.priors.sde import VPSDE, TimeLike, batch_broadcast
+from bench.priors.score_vit import ScoreViT, ScoreViTConfig, load_official_state_dict
+
+FORMAT = "bench.score_prior/1"
+# Official checkpoints are named by ILO round; ``layer`` here is our generator layer whose
+# output they model (official layer1 = [512, 4, 4] = the state after our layer 0).
+OFFICIAL_LAYER_INDEX: dict[str, int | None] = {"latent": None, "layer1": 0, "layer2": 1, "layer3": 2, "syn_layer3": 2}
+NORM_EPS = 1e-8  # the official ``normalize`` adds this to (max - min)
+
+
+def normalize(x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
+    """Official ``normalize``: [lo, hi] -> [0, 1]."""
+    return (x - lo) / (hi - lo + NORM_EPS)
+
+
+def denormalize(y: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
+    return y * (hi - lo + NORM_EPS) + lo
+
+
+def _time_vector(t: TimeLike, x: torch.Tensor) -> torch.Tensor:
+    t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
+    return t.expand(x.shape[0]) if t.ndim == 0 else t
+
+
+class PriorLike(Protocol):
+    """What the samplers and SGILO need from a prior."""
+
+    sde: VPSDE
+
+    def normalize(self, h: torch.Tensor) -> torch.Tensor: ...
+
+    def denormalize(self, y: torch.Tensor) -> torch.Tensor: ...
+
+    def score_normalized(self, y: torch.Tensor, t: TimeLike) -> torch.Tensor: ...
+
+    def score(self, h: torch.Tensor, t: TimeLike) -> torch.Tensor: ...
+
+
+class ScorePrior(nn.Module):
+    """Score network + VP-SDE + normalisation constants + the generator layer it models."""
+
+    def __init__(self, model: ScoreViT, sde: VPSDE | None = None, norm_min: float = 0.0, norm_max: float = 1.0,
+                 layer: int | None = None, metadata: dict | None = None):
+        super().__init__()
+        self.model = model
+        self.sde = sde or VPSDE()
+        self.norm_min, self.norm_max = float(norm_min), float(norm_max)
+        self.layer = layer
+        self.metadata = dict(metadata or {})
+
+    # ---------------------------------------------------------------- spaces
+    @property
+    def scale(self) -> float:
+        """ds: dh = scale dy."""
+        return self.norm_max - self.norm_min + NORM_EPS
+
+    def normalize(self, h: torch.Tensor) -> torch.Tensor:
+        return normalize(h, self.norm_min, self.norm_max)
+
+    def denormalize(self, y: torch.Tensor) -> torch.Tensor:
+        return denormalize(y, self.norm_min, self.norm_max)
+
+    # ---------------------------------------------------------------- scores
+    def eps(self, y: torch.Tensor, t: TimeLike) -> torch.Tensor:
+        """Raw network output: the predicted noise in normalised space."""
+        return self.model(y, _time_vector(t, y))
+
+    def score_normalized(self, y: torch.Tensor, t: TimeLike) -> torch.Tensor:
+        """grad_y log p_t(y) = -eps(y, t) / std(t) (official ``get_score_fn``)."""
+        tv = _time_vector(t, y)
+        return -self.model(y, tv) / batch_broadcast(self.sde.marginal_std(tv), y)
+
+    def score(self, h: torch.Tensor, t: TimeLike) -> torch.Tensor:
+        """grad_h log p_t(h) in original space (chain rule: score_normalized / scale)."""
+        return self.score_normalized(self.normalize(h), t) / self.scale
+
+    # ---------------------------------------------------------------- persistence
+    @property
+    def config(self) -> ScoreViTConfig:
+        return self.model.cfg
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """One file: weights, network config, SDE, normalisation, layer, metadata (written atomically)."""
+        json.dumps(self.metadata)  # metadata must stay plain JSON so weights_only loading works
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        blob = {
+            "format": FORMAT,
+            "vit_config": self.config.to_dict(),
+            "sde": asdict(self.sde),
+            "norm": {"min": self.norm_min, "max": self.norm_max},
+            "layer": self.layer,
+            "metadata": self.metadata,
+            "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+        }
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(blob, tmp)
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> "ScorePrior":
+        blob = torch.load(path, map_location=map_location, weights_only=True)
+        if blob.get("format") != FORMAT:
+            raise ValueError(f"{path}: not a score prior file (format {blob.get('format')!r}, expected {FORMAT!r})")
+        model = ScoreViT(ScoreViTConfig(**blob["vit_config"]))
+        load_official_state_dict(model, blob["state_dict"])
+        return cls(model.eval().requires_grad_(False), VPSDE(**blob["sde"]), blob["norm"]["min"],
+                   blob["norm"]["max"], blob["layer"], blob["metadata"])
+
+    @classmethod
+    def from_official(cls, name: str, state_dict: dict, norm_min: float, norm_max: float) -> "ScorePrior":
+        """Wrap an official SGILO checkpoint, e.g. ('layer1', sd, -1.4007, 2.3453) with the
+        solve_inverse gen_min/gen_max, or ('latent', sd, -3.0592, 3.0290) (z-space latents;
+        see :func:`latent_to_image`)."""
+        from bench.priors.score_vit import build_official
+
+        model = build_official(name)
+        load_official_state_dict(model, state_dict)
+        return cls(model.eval().requires_grad_(False), VPSDE(), norm_min, norm_max, OFFICIAL_LAYER_INDEX[name],
+                   {"official": name})
+
+    @classmethod
+    def from_official_file(cls, path: str | os.PathLike, name: str, norm_min: float, norm_max: float) -> "ScorePrior":
+        """Read an official ``*.pth`` (a plain state dict, so ``weights_only=True`` suffices) and wrap it."""
+        return cls.from_official(name, torch.load(path, map_location="cpu", weights_only=True), norm_min, norm_max)
+
+
+def latent_to_image(z: torch.Tensor) -> torch.Tensor:
+    """[B, n_latent, D] W+/z rows -> [B, D, n_latent, 1], the official latent model's input layout."""
+    return z.permute(0, 2, 1).unsqueeze(-1)
+
+
+def image_to_latent(x: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`latent_to_image`."""
+    return x.squeeze(-1).permute(0, 2, 1)
+
+
+class GaussianScorePrior:
+    """Exact prior for data N(mu, diag(sigma^2)) in normalised space: the diffused density at time t
+    is N(m mu, m^2 sigma^2 + std^2) with m = exp(c(t)). The reference the tests compare against."""
+
+    def __init__(self, mu: torch.Tensor, sigma: torch.Tensor, sde: VPSDE | None = None,
+                 norm_min: float = 0.0, norm_max: float = 1.0):
+        self.mu, self.sigma = mu, sigma
+        self.sde = sde or VPSDE()
+        self.norm_min, self.norm_max = float(norm_min), float(norm_max)
+
+    @property
+    def scale(self) -> float:
+        return self.norm_max - self.norm_min + NORM_EPS
+
+    def normalize(self, h: torch.Tensor) -> torch.Tensor:
+        return normalize(h, self.norm_min, self.norm_max)
+
+    def denormalize(self, y: torch.Tensor) -> torch.Tensor:
+        return denormalize(y, self.norm_min, self.norm_max)
+
+    def moments(self, t: TimeLike, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, variance) of the diffused Gaussian at time t, broadcast to ``like``."""
+        tv = _time_vector(t, like)
+        m = batch_broadcast(self.sde.mean_coeff(tv), like)
+        s = batch_broadcast(self.sde.marginal_std(tv), like)
+        return m * self.mu, m**2 * self.sigma**2 + s**2
+
+    def score_normalized(self, y: torch.Tensor, t: TimeLike) -> torch.Tensor:
+        mean, var = self.moments(t, y)
+        return -(y - mean) / var
+
+    def score(self, h: torch.Tensor, t: TimeLike) -> torch.Tensor:
+        return self.score_normalized(self.normalize(h), t) / self.scale

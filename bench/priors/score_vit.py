@@ -1,0 +1,241 @@
+"""The SGILO score network: a ViT over an intermediate-layer tensor, one token per position.
+
+A re-implementation of the official ``score/models.py:ViT`` (SGILO_FACTS 2) whose
+``state_dict()`` has the official names and shapes, so the released ``*.pth`` checkpoints
+load with :func:`load_official_state_dict`. What generalises: the channel count C (the
+official projector is hard-wired to 512 = C of FFHQ's early layers; here it outputs C, which
+is identical for C = 512) and the sizes (dim, depth, heads, dim_head). Only patch size 1 is
+supported, because the official output reshape assumes it.
+
+The output is an epsilon (noise) prediction; the score is ``-model(x, t) / std(t)``.
+Time enters only as one scalar offset per token: Gaussian Fourier features of t (fixed
+random frequencies W ~ 30 N(0, 1)), Linear, swish, Linear, sliced to the token count.
+t is passed raw in [0, 1] (the official ``get_score_fn`` does not rescale it).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ScoreViTConfig:
+    """Constructor arguments of :class:`ScoreViT` (stored with saved priors)."""
+
+    channels: int = 512
+    height: int = 16
+    width: int = 16
+    dim: int = 1024
+    depth: int = 8
+    heads: int = 1
+    dim_head: int = 64
+    mlp_ratio: int = 4
+    patch_size: int = 1
+    fourier_scale: float = 30.0
+
+    @property
+    def num_patches(self) -> int:
+        return (self.height // self.patch_size) * (self.width // self.patch_size)
+
+    @property
+    def embed_dim(self) -> int:
+        """Time-feature width: the token count rounded up to even (Fourier features come in sin/cos pairs)."""
+        n = self.num_patches
+        return n + (n % 2)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.channels, self.height, self.width)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _official(h: int, w: int) -> ScoreViTConfig:
+    return ScoreViTConfig(channels=512, height=h, width=w, dim=1024, depth=8, heads=1, dim_head=64, mlp_ratio=4)
+
+
+# configs/trained_networks/*.yaml: image_shape [512, H, W], N 8, heads 1, d_model 1024, patch 1.
+OFFICIAL_CONFIGS: dict[str, ScoreViTConfig] = {
+    "latent": _official(18, 1),  # the 18 z-rows of W+ as tokens, [B, 512, 18, 1]
+    "layer1": _official(4, 4),
+    "layer2": _official(8, 8),
+    "layer3": _official(16, 16),
+    "syn_layer3": _official(16, 16),
+}
+
+
+# ----------------------------------------------------------------------------- building blocks
+# Module nesting (Residual -> PreNorm -> fn) mirrors the official code only to reproduce its
+# state-dict names (transformer.layers.L.0.fn.norm.*, ...fn.fn.to_qkv.weight, ...).
+class GaussianFourierProjection(nn.Module):
+    """[sin(2 pi t W), cos(2 pi t W)] with W fixed at init (a frozen Parameter, as in the official state dict)."""
+
+    def __init__(self, embed_dim: int, scale: float = 30.0):
+        super().__init__()
+        self.W = nn.Parameter(torch.randn(embed_dim // 2) * scale, requires_grad=False)
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        proj = t[:, None] * self.W[None, :] * (2 * math.pi)
+        return torch.cat([torch.sin(proj), torch.cos(proj)], dim=-1)
+
+
+class Dense(nn.Module):
+    def __init__(self, in_dim: int, out_dim: int):
+        super().__init__()
+        self.dense = nn.Linear(in_dim, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dense(x)
+
+
+class Residual(nn.Module):
+    def __init__(self, fn: nn.Module):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x) + x
+
+
+class PreNorm(nn.Module):
+    def __init__(self, dim: int, fn: nn.Module):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(self.norm(x))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        # indices 0 and 3 carry weights, as in the official Sequential with its two Dropouts
+        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Identity(),
+                                 nn.Linear(hidden, dim), nn.Identity())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention, softmax(q k^T / sqrt(dim_head)) v; to_out is always present
+    (the official version predates vit-pytorch's ``project_out`` shortcut)."""
+
+    def __init__(self, dim: int, heads: int, dim_head: int):
+        super().__init__()
+        self.heads, self.dim_head = heads, dim_head
+        inner = heads * dim_head
+        self.to_qkv = nn.Linear(dim, 3 * inner, bias=False)
+        self.to_out = nn.Sequential(nn.Linear(inner, dim), nn.Identity())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, _ = x.shape
+        q, k, v = self.to_qkv(x).view(b, n, 3, self.heads, self.dim_head).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q, k, v)  # default scale dim_head^-0.5 as in the official code
+        return self.to_out(out.transpose(1, 2).reshape(b, n, self.heads * self.dim_head))
+
+
+class Transformer(nn.Module):
+    def __init__(self, dim: int, depth: int, heads: int, dim_head: int, mlp_dim: int):
+        super().__init__()
+        self.layers = nn.ModuleList(
+            nn.ModuleList([Residual(PreNorm(dim, Attention(dim, heads, dim_head))),
+                           Residual(PreNorm(dim, FeedForward(dim, mlp_dim)))])
+            for _ in range(depth)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for attn, ff in self.layers:
+            x = ff(attn(x))
+        return x
+
+
+class _PatchEmbed(nn.Sequential):
+    """``Rearrange('b c h w -> b (h w) c')`` then Linear (state-dict name ``to_patch_embedding.1``)."""
+
+    def __init__(self, channels: int, dim: int):
+        super().__init__(nn.Flatten(2), nn.Linear(channels, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self[1](self[0](x).transpose(1, 2))
+
+
+# ----------------------------------------------------------------------------- the network
+class ScoreViT(nn.Module):
+    """eps-prediction network eps_theta(x, t) for x [B, C, H, W], t [B] (or a scalar) in [0, 1]."""
+
+    def __init__(self, cfg: ScoreViTConfig):
+        super().__init__()
+        if cfg.patch_size != 1:
+            raise ValueError("only patch_size 1 is supported (the official output reshape assumes it)")
+        self.cfg = cfg
+        e, n = cfg.embed_dim, cfg.num_patches
+        # registration order = official state-dict order
+        self.pos_embedding = nn.Parameter(torch.randn(1, n, cfg.dim))
+        self.dense = Dense(e, e)
+        self.embed = nn.Sequential(GaussianFourierProjection(e, cfg.fourier_scale), nn.Linear(e, e))
+        self.to_patch_embedding = _PatchEmbed(cfg.channels, cfg.dim)
+        self.transformer = Transformer(cfg.dim, cfg.depth, cfg.heads, cfg.dim_head, cfg.mlp_ratio * cfg.dim)
+        self.projector = nn.Linear(cfg.dim, cfg.channels)
+
+    def time_offsets(self, t: torch.Tensor) -> torch.Tensor:
+        """One scalar per token [B, n, 1] (broadcast over the token width, as in the official forward)."""
+        h = self.embed(t)
+        return self.dense(h * torch.sigmoid(h))[:, : self.cfg.num_patches, None]
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
+        b, c, h, w = x.shape
+        if (c, h, w) != self.cfg.shape:
+            raise ValueError(f"input shape {(c, h, w)} != configured {self.cfg.shape}")
+        t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
+        if t.ndim == 0:
+            t = t.expand(b)
+        tok = self.to_patch_embedding(x) + self.pos_embedding + self.time_offsets(t)
+        tok = self.transformer(tok)
+        return self.projector(tok).transpose(1, 2).reshape(b, c, h, w)
+
+
+def build_official(name: str) -> ScoreViT:
+    """An untrained network with the layout of the official checkpoint ``name`` (see OFFICIAL_CONFIGS)."""
+    try:
+        cfg = OFFICIAL_CONFIGS[name]
+    except KeyError:
+        raise KeyError(f"unknown official score network {name!r}; known: {', '.join(OFFICIAL_CONFIGS)}") from None
+    return ScoreViT(cfg)
+
+
+class StateDictMismatch(RuntimeError):
+    """Raised instead of a partial load; the message lists every offending key."""
+
+
+def strip_module_prefix(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Drop the ``module.`` prefix DataParallel/DDP checkpoints carry (official ``load_dict`` does the same)."""
+    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in sd.items()}
+
+
+def load_official_state_dict(model: nn.Module, sd: Mapping[str, torch.Tensor]) -> None:
+    """Load ``sd`` into ``model`` all-or-nothing; raises StateDictMismatch naming missing,
+    unexpected and mis-shaped keys. A ``{'state_dict': ...}`` / ``{'model': ...}`` wrapper is unwrapped."""
+    for wrapper in ("state_dict", "model"):
+        if wrapper in sd and isinstance(sd[wrapper], Mapping):
+            sd = sd[wrapper]
+    sd = strip_module_prefix(sd)
+    own = model.state_dict()
+    missing = sorted(set(own) - set(sd))
+    unexpected = sorted(set(sd) - set(own))
+    shapes = sorted(f"{k}: checkpoint {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
+                    for k in set(own) & set(sd) if tuple(sd[k].shape) != tuple(own[k].shape))
+    if missing or unexpected or shapes:
+        parts = []
+        for label, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", shapes)):
+            if items:
+                parts.append(f"{label} ({len(items)}): " + ", ".join(items))
+        raise StateDictMismatch("state dict does not match the score network; " + "; ".join(parts))
+    model.load_state_dict(sd, strict=True)
