@@ -21,8 +21,12 @@ ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x [B, ...], t
 
 
 def randn_like(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Noise like ``x``; ``generator`` may also be any object with ``randn_like(x)`` (e.g. the
+    methods' per-image RNG, so a batch draws each image's noise from its own stream)."""
     if generator is None:
         return torch.randn_like(x)
+    if hasattr(generator, "randn_like"):
+        return generator.randn_like(x)
     return torch.randn(x.shape, generator=generator, device=generator.device, dtype=x.dtype).to(x.device)
 
 

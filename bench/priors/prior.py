@@ -1,0 +1,50 @@
+"""A generative prior as the methods see it: generator, mapping proxy, score models."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from bench.priors.mapping_proxy import MappingProxy, fit_gaussian
+from bench.priors.stylegan2 import Generator, SkipMode
+
+
+@dataclass
+class Prior:
+    """Everything a method needs from the prior.
+
+    ``scores`` maps a generator layer index k to a score model of the state *after* layer k
+    (the tensor ILO/SGILO optimise in round k+1). The official SGILO checkpoints are named by
+    round: their ``layer1``/``layer2``/``layer3`` model our states after layers 0/1/2.
+    """
+
+    name: str
+    generator: Generator
+    proxy: MappingProxy
+    scores: dict[int, Any] = field(default_factory=dict)
+    skip_mode: SkipMode = "exact"
+
+    @property
+    def device(self) -> torch.device:
+        return self.generator.input.input.device
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        g = self.generator
+        return (g.img_channels, g.size, g.size)
+
+    def to(self, device: torch.device | str) -> "Prior":
+        self.generator.to(device)
+        self.proxy.to(device)
+        for s in self.scores.values():
+            s.to(device)
+        return self
+
+    @classmethod
+    def from_generator(cls, g: Generator, name: str = "custom", n_fit: int = 20_000, seed: int = 0,
+                       scores: dict[int, Any] | None = None) -> "Prior":
+        """Wrap a bare generator (tests, random-weight checks): fits the mapping proxy now."""
+        g = g.eval().requires_grad_(False)
+        fit = fit_gaussian(g, n=n_fit, seed=seed)
+        return cls(name, g, MappingProxy(fit["mean"], fit["std"]).to(next(g.parameters()).device), scores or {})

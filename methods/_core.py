@@ -1,0 +1,175 @@
+"""The method plugin contract and what all methods share.
+
+A method solves a batch of B problems (same operator, per-image measurements and seeds) as
+one optimisation. Every per-image random draw comes from that image's own generator, every
+per-image loss is summed (never averaged) over the batch, and Adam and the projections act
+element- or row-wise, so image i's result equals solving it alone with the same seed (up to
+float reassociation in batched convolutions).
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Sequence
+
+import torch
+
+from bench.priors.prior import Prior
+from tasks._base import Operator
+
+
+@dataclass
+class Problem:
+    """A batch of inverse problems sharing one operator."""
+
+    y: torch.Tensor  # [B, *measurement_shape]
+    operator: Operator
+    seeds: Sequence[int]  # one per image: drives every random draw of the method for that image
+    reference: torch.Tensor | None = None  # [B, C, H, W] ground truth, for traces only
+
+    @property
+    def batch(self) -> int:
+        return self.y.shape[0]
+
+
+@dataclass
+class ImageResult:
+    reconstruction: torch.Tensor  # [C, H, W], on the CPU
+    measurement_loss: float  # of the returned reconstruction
+    nfe_generator: int  # generator forward passes for this image
+    nfe_score: int  # score-network evaluations for this image
+    seconds: float  # wall time of the batch divided by its size
+    trace: list[tuple[int, float, float | None]]  # (step, measurement loss, reference MSE)
+    samples: torch.Tensor | None = None  # [S, C, H, W] posterior samples (samplers only)
+
+
+class PerImageRNG:
+    """One torch.Generator per image on the compute device; draws are stacked over the batch."""
+
+    def __init__(self, seeds: Sequence[int], device: torch.device | str, salt: int = 0):
+        self.device = torch.device(device)
+        self.gens = [torch.Generator(device=self.device).manual_seed(int(s) * 1_000_003 + salt) for s in seeds]
+
+    def randn(self, *shape: int) -> torch.Tensor:
+        return torch.stack([torch.randn(shape, generator=g, device=self.device) for g in self.gens])
+
+    def randn_like(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-image noise shaped like a batch ``x`` (lets samplers take this as their generator)."""
+        if x.shape[0] != len(self.gens):
+            raise ValueError(f"batch of {x.shape[0]} but {len(self.gens)} per-image generators")
+        return self.randn(*x.shape[1:]).to(x.dtype)
+
+
+class StepTrace:
+    """Per-step losses kept on the device (no host sync inside the loop)."""
+
+    def __init__(self):
+        self.steps: list[int] = []
+        self.losses: list[torch.Tensor] = []
+        self.ref_mse: list[torch.Tensor | None] = []
+
+    def add(self, step: int, loss: torch.Tensor, ref_mse: torch.Tensor | None) -> None:
+        self.steps.append(step)
+        self.losses.append(loss.detach())
+        self.ref_mse.append(None if ref_mse is None else ref_mse.detach())
+
+    def per_image(self, batch: int) -> list[list[tuple[int, float, float | None]]]:
+        if not self.steps:
+            return [[] for _ in range(batch)]
+        losses = torch.stack(self.losses).cpu().tolist()
+        refs = torch.stack(self.ref_mse).cpu().tolist() if self.ref_mse[0] is not None else None
+        return [[(s, losses[t][i], refs[t][i] if refs else None) for t, s in enumerate(self.steps)] for i in range(batch)]
+
+
+class BestTracker:
+    """Per image, the image with the lowest measurement loss seen so far."""
+
+    def __init__(self):
+        self.loss: torch.Tensor | None = None
+        self.image: torch.Tensor | None = None
+
+    def reset(self) -> None:
+        self.loss, self.image = None, None
+
+    @torch.no_grad()
+    def update(self, loss: torch.Tensor, image: torch.Tensor) -> None:
+        loss = torch.nan_to_num(loss.detach(), nan=float("inf"))
+        if self.loss is None:
+            self.loss, self.image = loss.clone(), image.detach().clone()
+            return
+        better = loss < self.loss
+        self.loss = torch.where(better, loss, self.loss)
+        self.image = torch.where(better[:, None, None, None], image.detach(), self.image)
+
+
+def reference_mse(image: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor | None:
+    if reference is None:
+        return None
+    return (image.detach() - reference).pow(2).flatten(1).mean(1)
+
+
+@dataclass
+class Hyper:
+    """Base of every method's hyperparameter dataclass."""
+
+    def replace(self, **changes: Any) -> "Hyper":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class Method:
+    """A method plugin: declares its hyperparameters and solves a batch of problems."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type[Hyper]]
+    samples_posterior: ClassVar[bool] = False
+
+    def default_params(self) -> Hyper:
+        return self.Params()
+
+    def presets(self) -> dict[str, Hyper]:
+        """Named hyperparameter settings (e.g. the ILO paper's schedule)."""
+        return {}
+
+    def grid(self, scale: str = "embedded") -> list[Hyper]:
+        """The tuning grid: a small one for the embedded prior, a larger one for FFHQ."""
+        return [self.default_params()]
+
+    def params_from_dict(self, d: dict[str, Any]) -> Hyper:
+        fields = {f.name: f for f in dataclasses.fields(self.Params)}
+        unknown = sorted(set(d) - set(fields))
+        if unknown:
+            raise ValueError(f"unknown {self.name} hyperparameters {unknown}; valid: {sorted(fields)}")
+        clean = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()}
+        return self.Params(**clean)
+
+    def solve(self, problem: Problem, prior: Prior, params: Hyper, num_samples: int = 1) -> list[ImageResult]:
+        raise NotImplementedError
+
+
+def finish(problem: Problem, best: BestTracker, trace: StepTrace, nfe_g: int, nfe_s: int, t0: float,
+           samples: torch.Tensor | None = None) -> list[ImageResult]:
+    """Package per-image results (one host sync, at the end)."""
+    b = problem.batch
+    seconds = (time.perf_counter() - t0) / b
+    traces = trace.per_image(b)
+    images = best.image.detach().cpu()
+    losses = best.loss.cpu().tolist()
+    return [
+        ImageResult(images[i], losses[i], nfe_g, nfe_s, seconds, traces[i],
+                    None if samples is None else samples[i].detach().cpu())
+        for i in range(b)
+    ]
+
+
+@dataclass
+class Variables:
+    """The optimisation state of one ILO-family/CSGM run."""
+
+    latent: torch.Tensor  # z-space latent [B, n_latent, style_dim] (through the mapping proxy)
+    noises: list[torch.Tensor]  # per-layer noise maps [B, 1, r, r]
+    state: Any = None  # LayerState of the layer before the current round (None in round 0)
+    extra: dict = field(default_factory=dict)

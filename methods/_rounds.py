@@ -1,0 +1,204 @@
+"""The ILO round machinery shared by CSGM, ILO, ILO-unregularized and SGILO.
+
+Round r starts at generator layer k = start_layer + r. Round 0 optimises the z-space latent
+(through the Gaussian-fit mapping proxy) and the noise maps; round k >= 1 also optimises the
+state after layer k-1 (``h``), which then replaces everything before it. Per step: Adam on
+the measurement loss (+ geocross), then the method's hook (SGILO's score update), the
+spherical projection of latent rows and noise maps to their radii at round start, then the
+hook again (ILO's l1-ball projection of the deviations). The methods differ only in the hook.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from bench.priors.prior import Prior
+from bench.priors.stylegan2 import LayerState
+from bench.projections import geocross, project_to_radii, sphere_norms
+from methods._core import BestTracker, Hyper, ImageResult, PerImageRNG, Problem, StepTrace, finish, reference_mse
+
+
+@dataclass
+class RoundParams(Hyper):
+    """Hyperparameters every ILO-family method has (defaults: the official ILO config)."""
+
+    steps: tuple[int, ...] = (50, 50, 25, 25)  # per round; round r starts at layer start_layer + r
+    lr: tuple[float, ...] = (0.1,)  # per round; the last value repeats
+    lr_schedule: str = "cosine"  # "cosine": ILO's warm-up + cosine ramp; "constant": SGILO's
+    geocross: float = 0.01
+    project_sphere: bool = True
+    init: str = "randn"  # initial z: "randn" (ILO) or "ones" (SGILO)
+    start_layer: int = 0
+    best_over: str = "last_round"  # as the official code ("all": best over every round)
+
+
+def lr_at(step: int, steps: int, lr0: float, schedule: str) -> float:
+    """ILO's schedule: 0 at step 0, linear warm-up over 5%, cosine decay over the last 75%."""
+    if schedule == "constant":
+        return lr0
+    t = step / steps
+    ramp = min(1.0, (1 - t) / 0.75)
+    ramp = 0.5 - 0.5 * math.cos(ramp * math.pi)
+    return lr0 * ramp * min(1.0, t / 0.05)
+
+
+class RoundContext:
+    """What a hook can see and change during a round."""
+
+    def __init__(self, prior: Prior, params: Any, rng: PerImageRNG, layer: int, round_index: int, steps: int):
+        self.prior, self.params, self.rng = prior, params, rng
+        self.layer, self.round_index, self.steps = layer, round_index, steps
+        self.step = 0
+        self.latent: torch.Tensor | None = None
+        self.noises: list[torch.Tensor] = []
+        self.trainable_noises: list[int] = []
+        self.h: torch.Tensor | None = None  # optimised state features (rounds >= 1)
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.nfe_score = 0
+        self.measurements = 0  # measurements per image (for likelihood scaling)
+
+
+class RoundHook:
+    """No regulariser: ILO-unregularized (and the base of the others)."""
+
+    adam_on_state = True  # SGILO's textbook SGLD mode updates h itself
+
+    def begin_round(self, ctx: RoundContext) -> None: ...
+
+    def latent_for_forward(self, ctx: RoundContext, latent: torch.Tensor) -> torch.Tensor:
+        return latent
+
+    def extra_loss(self, ctx: RoundContext) -> torch.Tensor | None:
+        return None
+
+    def before_update(self, ctx: RoundContext) -> None: ...
+
+    def after_update(self, ctx: RoundContext) -> None: ...
+
+    def after_projection(self, ctx: RoundContext) -> None: ...
+
+
+def _trainable_noise_indices(g, layer: int) -> list[int]:
+    """Noises ILO optimises in the round starting at ``layer``: range(5 + 2k), restricted to
+    those the layers >= k actually use (the others get no gradient anyway)."""
+    used = {i for j in range(layer, g.last_layer + 1) for i in g.noise_indices(j)}
+    return [i for i in range(min(5 + 2 * layer, g.num_layers)) if i in used]
+
+
+def run_rounds(problem: Problem, prior: Prior, p: RoundParams, hook: RoundHook, num_samples: int = 1,
+               salt: int = 0) -> list[ImageResult]:
+    """Solve a batch; with ``num_samples`` S > 1, S independent chains per image."""
+    t0 = time.perf_counter()
+    g, proxy, op = prior.generator, prior.proxy, problem.operator
+    device = prior.device
+    S = num_samples
+    y = problem.y.to(device).repeat_interleave(S, 0)
+    ref = None if problem.reference is None else problem.reference.to(device).repeat_interleave(S, 0)
+    seeds = [seed if s == 0 else seed * 7919 + s for seed in problem.seeds for s in range(S)]
+    rng = PerImageRNG(seeds, device, salt=salt)
+    B = len(seeds)
+
+    if p.init == "ones":
+        latent = torch.ones(B, g.n_latent, g.style_dim, device=device)
+    else:
+        latent = rng.randn(g.n_latent, g.style_dim)
+    noises = [rng.randn(*n.shape[1:]) for n in g.make_noise(1, device=device)]
+    state: LayerState | None = None
+    best, trace = BestTracker(), StepTrace()
+    nfe_g, nfe_s, step_global = 0, 0, 0
+    lrs = list(p.lr)
+
+    for r, steps in enumerate(p.steps):
+        k = p.start_layer + r
+        if k > g.last_layer:
+            raise ValueError(f"round {r} would start at layer {k} but the generator's last layer is {g.last_layer}")
+        ctx = RoundContext(prior, p, rng, k, r, steps)
+        ctx.measurements = op.num_measurements
+        latent = latent.detach().requires_grad_(True)
+        ctx.trainable_noises = _trainable_noise_indices(g, k)
+        for i in range(len(noises)):
+            noises[i] = noises[i].detach().requires_grad_(i in ctx.trainable_noises)
+        ctx.latent, ctx.noises = latent, noises
+        variables = [latent] + [noises[i] for i in ctx.trainable_noises]
+        if k >= 1:
+            ctx.h = state.features.detach().clone().requires_grad_(True)
+            if hook.adam_on_state:
+                variables.append(ctx.h)
+        lr0 = lrs[min(r, len(lrs) - 1)]
+        opt = torch.optim.Adam(variables, lr=lr0)
+        ctx.optimizer = opt
+        radii_latent = sphere_norms(latent.detach())
+        radii_noises = {i: sphere_norms(noises[i].detach()) for i in ctx.trainable_noises}
+        hook.begin_round(ctx)
+        if p.best_over == "last_round":
+            best.reset()
+
+        for i in range(steps):
+            ctx.step = i
+            for group in opt.param_groups:
+                group["lr"] = lr_at(i, steps, lr0, p.lr_schedule)
+            image = _render(g, proxy, hook.latent_for_forward(ctx, latent), noises, state, ctx.h, k, prior.skip_mode)
+            nfe_g += 1
+            per_image = op.loss(op(image), y)
+            total = per_image.sum()
+            if p.geocross > 0:
+                total = total + p.geocross * geocross(latent[:, 2 * k :]).sum()
+            extra = hook.extra_loss(ctx)
+            if extra is not None:
+                total = total + extra
+            trace.add(step_global, per_image, reference_mse(image, ref))
+            best.update(per_image, image)
+            step_global += 1
+            hook.before_update(ctx)
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            opt.step()
+            with torch.no_grad():
+                hook.after_update(ctx)
+                if p.project_sphere:
+                    latent.copy_(project_to_radii(latent, radii_latent))
+                    for j in ctx.trainable_noises:
+                        noises[j].copy_(project_to_radii(noises[j], radii_noises[j]))
+                hook.after_projection(ctx)
+        nfe_s += ctx.nfe_score
+        with torch.no_grad():  # the state after layer k, from the round's final variables
+            w = proxy(latent)
+            prev = None if k == 0 else LayerState(ctx.h, state.skip, k - 1)
+            state = g.synthesis(w, noises, start=k, end=k, state=prev, skip_mode=prior.skip_mode).detach()
+
+    with torch.no_grad():  # the last iterate competes for "best" too
+        image = g.resume(state, proxy(latent), noises, skip_mode=prior.skip_mode)
+        nfe_g += 1
+        per_image = op.loss(op(image), y)
+        trace.add(step_global, per_image, reference_mse(image, ref))
+        best.update(per_image, image)
+
+    if S == 1:
+        return finish(problem, best, trace, nfe_g, nfe_s, t0)
+    return _finish_samples(problem, best, trace, nfe_g, nfe_s, t0, S)
+
+
+def _render(g, proxy, latent, noises, state, h, k, skip_mode) -> torch.Tensor:
+    w = proxy(latent)
+    if k == 0:
+        return g.synthesis(w, noises).skip
+    return g.resume(LayerState(h, state.skip, k - 1), w, noises, skip_mode=skip_mode)
+
+
+def _finish_samples(problem: Problem, best: BestTracker, trace: StepTrace, nfe_g: int, nfe_s: int, t0: float,
+                    S: int) -> list[ImageResult]:
+    """S chains per image: chain 0 gives the reconstruction (so S=1 and S>1 agree)."""
+    B = problem.batch
+    imgs = best.image.reshape(B, S, *best.image.shape[1:])
+    loss = best.loss.reshape(B, S)
+    sub = BestTracker()
+    sub.image, sub.loss = imgs[:, 0], loss[:, 0]
+    per_chain = trace.per_image(B * S)
+    res = finish(problem, sub, StepTrace(), nfe_g, nfe_s, t0, samples=imgs)
+    for i, r in enumerate(res):
+        r.trace = per_chain[i * S]
+    return res

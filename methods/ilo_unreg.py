@@ -1,0 +1,23 @@
+"""ILO-unregularized: ILO's rounds with no l1-ball projection (the paper plots it as part of "ILO")."""
+from __future__ import annotations
+
+import methods
+from bench.priors.prior import Prior
+from methods._core import Hyper, ImageResult, Method, Problem
+from methods._rounds import RoundHook, RoundParams, run_rounds
+
+
+class ILOUnregularized(Method):
+    name = "ilo_unreg"
+    Params = RoundParams
+
+    def grid(self, scale: str = "embedded") -> list[Hyper]:
+        if scale == "embedded":
+            return [RoundParams(steps=(60, 60, 60), lr=(lr,)) for lr in (0.05, 0.1)]
+        return [RoundParams(steps=(300, 300, 300, 100), lr=(lr,)) for lr in (0.03, 0.05, 0.1)]
+
+    def solve(self, problem: Problem, prior: Prior, params: RoundParams, num_samples: int = 1) -> list[ImageResult]:
+        return run_rounds(problem, prior, params, RoundHook(), num_samples=num_samples)
+
+
+methods.register("ilo_unreg")(ILOUnregularized())
