@@ -1,0 +1,39 @@
+"""Turn a GAN training checkpoint into the committed generator asset (EMA weights + Gaussian fit)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from bench.assets import EMBEDDED_DIR
+from bench.embedded.assets import GENERATOR_FILE, save_generator
+from bench.priors.mapping_proxy import fit_gaussian
+from bench.priors.stylegan2 import Generator
+
+
+def export_generator(checkpoint: str | Path, out: str | Path = EMBEDDED_DIR / GENERATOR_FILE,
+                     n_fit: int = 100_000) -> Path:
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    g = Generator(**state["generator_config"])
+    g.load_state_dict(state["g_ema"])
+    g.eval().requires_grad_(False)
+    fit = fit_gaussian(g, n=n_fit, seed=0)
+    meta = {"iterations": int(state["iter"]), "kimg": round(state["iter"] * 32 / 1000, 1),
+            "train_minutes": round(state["seconds"] / 60, 1), "source": str(checkpoint)}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return save_generator(g, fit, out, meta)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("checkpoint", help="train_gan checkpoint.pt")
+    p.add_argument("--out", default=str(EMBEDDED_DIR / GENERATOR_FILE))
+    a = p.parse_args(argv)
+    path = export_generator(a.checkpoint, a.out)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,232 @@
+"""Run cells through an executor: in-process (debug), a local process pool, or SLURM (submitit).
+
+Work is shipped as *chunks*: lists of cells that one job (one SLURM array task, one pool
+task) runs in order, storing each finished cell atomically before starting the next. A
+requeued or re-run chunk therefore skips what is already stored and never redoes a finished
+cell (submitit's checkpoint contract: :class:`ChunkJob` is ``Checkpointable``).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from bench.runner import Cell, failed_result, run_cell
+from bench.store import ResultStore
+
+try:  # submitit is a dependency, but keep the local path importable without it
+    import submitit
+    from submitit.helpers import Checkpointable
+except ImportError:  # pragma: no cover
+    submitit = None
+    Checkpointable = object  # type: ignore[assignment,misc]
+
+
+@dataclass
+class SlurmConfig:
+    partition: str = os.environ.get("BENCH_SLURM_PARTITION", "")
+    gpus_per_node: int = 0
+    cpus_per_task: int = 4
+    mem_gb: int = 32
+    timeout_min: int = 240
+    account: str = ""
+    array_parallelism: int = 64
+    signal_delay_s: int = 90  # seconds before the time limit that submitit gets USR2 (keep < timeout)
+
+
+def slurm_alive() -> tuple[bool, str]:
+    """Is a SLURM controller answering? (submitit only checks that ``srun`` exists)."""
+    if shutil.which("scontrol") is None:
+        return False, "scontrol not found"
+    try:
+        p = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=15)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return False, f"scontrol ping failed: {err}"
+    ok = p.returncode == 0 and "UP" in p.stdout
+    return ok, (p.stdout or p.stderr).strip()
+
+
+def resolve_executor(name: str) -> str:
+    if name != "auto":
+        return name
+    return "slurm" if slurm_alive()[0] else "local"
+
+
+def run_chunk(cells: Sequence[Cell], store_root: str, max_attempts: int = 2, device: str | None = None,
+              wandb_mode: str = "disabled", threads: int | None = None) -> dict[str, int]:
+    """Run the not-yet-stored cells of a chunk, retrying failures in place; returns status counts."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    store = ResultStore(store_root)
+    counts = {"ok": 0, "failed": 0, "skipped": 0}
+    for cell in cells:
+        if store.is_done(cell):
+            counts["skipped"] += 1
+            continue
+        while True:
+            result = run_cell(cell, device, keep_images=wandb_mode != "disabled")
+            if wandb_mode != "disabled":
+                from bench.wandb_log import log_cell
+
+                log_cell(result, mode=wandb_mode, folder=Path(store_root) / "wandb")
+            verdict = store.record(result, max_attempts=max_attempts)
+            if verdict != "retry":
+                counts[verdict] += 1
+                break
+    return counts
+
+
+class ChunkJob(Checkpointable):
+    """A picklable, requeue-safe SLURM job: on preemption/timeout submitit resubmits it with
+    the same arguments, and the store makes it skip the cells already finished."""
+
+    def __call__(self, cells: list[dict], store_root: str, max_attempts: int, wandb_mode: str) -> dict[str, int]:
+        return run_chunk([Cell.from_dict(c) for c in cells], store_root, max_attempts, None, wandb_mode)
+
+
+def chunked(cells: Sequence[Cell], size: int) -> list[list[Cell]]:
+    size = max(1, size)
+    return [list(cells[i : i + size]) for i in range(0, len(cells), size)]
+
+
+Progress = Callable[[dict[str, int]], None]
+
+
+def execute(cells: Sequence[Cell], store: ResultStore, executor: str, *, workers: int = 2, chunk_size: int = 1,
+            max_attempts: int = 2, wandb_mode: str = "disabled", slurm: SlurmConfig | None = None,
+            progress: Progress | None = None, folder: Path | None = None) -> dict[str, int]:
+    """Run every pending cell; returns counts of ok/failed cells (including earlier runs)."""
+    pending = store.pending(cells)
+    chunks = chunked(pending, chunk_size)
+    state = {"total": len(cells), "done": len(cells) - len(pending), "failed": 0, "running": 0}
+
+    def report() -> None:
+        if progress:
+            progress(dict(state))
+
+    report()
+    if not chunks:
+        return _final_counts(cells, store)
+    if executor == "debug":
+        for ch in chunks:
+            state["running"] = len(ch)
+            report()
+            c = run_chunk(ch, str(store.root), max_attempts, wandb_mode=wandb_mode)
+            state["done"] += c["ok"] + c["failed"] + c["skipped"]
+            state["failed"] += c["failed"]
+            state["running"] = 0
+            report()
+    elif executor == "local":
+        _execute_local(chunks, store, workers, max_attempts, wandb_mode, state, report)
+    elif executor == "slurm":
+        _execute_slurm(chunks, store, slurm or SlurmConfig(), max_attempts, wandb_mode, state, report,
+                       folder or store.root / "slurm")
+    else:
+        raise ValueError(f"unknown executor {executor!r}; valid: auto, debug, local, slurm")
+    return _final_counts(cells, store)
+
+
+def _final_counts(cells: Sequence[Cell], store: ResultStore) -> dict[str, int]:
+    ok = failed = missing = 0
+    for c in cells:
+        p = store.record_path(c)
+        if not p.exists():
+            missing += 1
+            continue
+        import json
+
+        status = json.loads(p.read_text())["status"]
+        ok += status == "ok"
+        failed += status != "ok"
+    return {"ok": ok, "failed": failed, "missing": missing}
+
+
+def _worker_init() -> None:
+    import torch
+
+    torch.set_num_threads(1)  # one process per core beats threads for these small models
+
+
+def _execute_local(chunks, store, workers, max_attempts, wandb_mode, state, report) -> None:
+    import multiprocessing as mp
+
+    workers = max(1, min(workers, len(chunks)))
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
+        futures = {pool.submit(run_chunk, ch, str(store.root), max_attempts, None, wandb_mode, 1): ch for ch in chunks}
+        state["running"] = min(workers, len(chunks))
+        report()
+        for fut in as_completed(futures):
+            ch = futures[fut]
+            try:
+                c = fut.result()
+            except Exception as err:  # noqa: BLE001 - a crashed worker fails its cells, not the sweep
+                c = {"ok": 0, "failed": 0, "skipped": 0}
+                for cell in ch:
+                    if not store.is_done(cell):
+                        store.record(failed_result(cell, f"worker crashed: {type(err).__name__}: {err}"), max_attempts=1)
+                        c["failed"] += 1
+            state["done"] += c["ok"] + c["failed"] + c["skipped"]
+            state["failed"] += c["failed"]
+            remaining = sum(1 for f in futures if not f.done())
+            state["running"] = min(workers, remaining)
+            report()
+
+
+def _execute_slurm(chunks, store, cfg: SlurmConfig, max_attempts, wandb_mode, state, report, folder: Path) -> None:
+    """Submit chunks as one job array, wait, record jobs that died (cancel/timeout/node failure)
+    as failed attempts of their unfinished cells, and resubmit those while attempts remain."""
+    if submitit is None:
+        raise RuntimeError("submitit is not installed: pip install submitit")
+    ex = submitit.AutoExecutor(folder=str(folder), cluster="slurm")
+    params = dict(timeout_min=cfg.timeout_min, cpus_per_task=cfg.cpus_per_task, mem_gb=cfg.mem_gb,
+                  slurm_array_parallelism=cfg.array_parallelism, slurm_signal_delay_s=cfg.signal_delay_s)
+    if cfg.partition:
+        params["slurm_partition"] = cfg.partition
+    if cfg.gpus_per_node:
+        params["gpus_per_node"] = cfg.gpus_per_node
+    if cfg.account:
+        params["slurm_account"] = cfg.account
+    ex.update_parameters(**params)
+    todo = chunks
+    for _round in range(max_attempts):
+        todo = [[c for c in ch if not store.is_done(c)] for ch in todo]
+        todo = [ch for ch in todo if ch]
+        if not todo:
+            return
+        args = [[c.to_dict() for c in ch] for ch in todo]
+        jobs = ex.map_array(ChunkJob(), args, [str(store.root)] * len(args), [max_attempts] * len(args),
+                            [wandb_mode] * len(args))
+        state["running"] = len(jobs)
+        report()
+        died: list[list[Cell]] = []
+        pending = dict(zip(jobs, todo))
+        while pending:
+            time.sleep(2)
+            for job in [j for j in pending if j.done()]:
+                ch = pending.pop(job)
+                try:
+                    c = job.result()
+                    state["done"] += c["ok"] + c["failed"] + c["skipped"]
+                    state["failed"] += c["failed"]
+                except Exception as err:  # noqa: BLE001 - cancelled, timed out, node failure
+                    reason = f"SLURM job {job.job_id} did not finish: {type(err).__name__}: {str(err).splitlines()[0][:300]}"
+                    left = [cell for cell in ch if not store.is_done(cell)]
+                    for cell in left:
+                        verdict = store.record(failed_result(cell, reason), max_attempts=max_attempts)
+                        if verdict == "failed":
+                            state["done"] += 1
+                            state["failed"] += 1
+                    done_now = len(ch) - len(left)
+                    state["done"] += done_now
+                    died.append([cell for cell in left if not store.is_done(cell)])
+                state["running"] = len(pending)
+                report()
+        todo = [ch for ch in died if ch]

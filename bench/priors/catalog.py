@@ -1,0 +1,184 @@
+"""Priors by name, with the image sets the protocol uses for each.
+
+- ``embedded``: the committed Fashion-MNIST StyleGAN-2 (+ score priors) and the committed
+  evaluation set (8 tuning, 30 test, 64+64 fairness images from the Fashion-MNIST test split).
+- ``ffhq``: rosinality's StyleGAN-2 FFHQ 1024 from the asset cache, images from
+  ``$SGILO_BENCH_FFHQ_DIR/{tune,test}`` (any FFHQ-style folders).
+- ``tiny``: a seeded random-weight 16x16 generator whose image sets are its own samples (in
+  range by construction). It exists for tests and dry runs of the machinery, never for results.
+Loaded priors are cached per process, keyed by (name, device).
+"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+import bench.embedded.assets  # noqa: F401 - registers the embedded assets
+from bench.assets import MissingAssetError, asset_path, get_asset
+from bench.priors.prior import Prior
+
+FFHQ_DIR_ENV = "SGILO_BENCH_FFHQ_DIR"
+
+
+@dataclass(frozen=True)
+class PriorSpec:
+    name: str
+    description: str
+    load: Callable[[torch.device], Prior]
+    images: Callable[[str], tuple[torch.Tensor, list[str]]]  # set name -> ([N,C,H,W] in [-1,1], ids)
+    required_assets: tuple[str, ...] = ()
+    grid_scale: str = "embedded"  # which method grids to use ("embedded" or "ffhq")
+
+
+_SPECS: dict[str, PriorSpec] = {}
+
+
+def register_prior(spec: PriorSpec) -> PriorSpec:
+    _SPECS[spec.name] = spec
+    return spec
+
+
+def prior_names() -> list[str]:
+    return sorted(_SPECS)
+
+
+def get_spec(name: str) -> PriorSpec:
+    if name not in _SPECS:
+        raise KeyError(f"unknown prior {name!r}; valid priors: {', '.join(prior_names())}")
+    return _SPECS[name]
+
+
+@functools.lru_cache(maxsize=4)
+def _cached(name: str, device: str) -> Prior:
+    return get_spec(name).load(torch.device(device))
+
+
+def load_prior(name: str, device: torch.device | str = "cpu") -> Prior:
+    return _cached(name, str(torch.device(device)))
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_images(name: str, image_set: str) -> tuple[torch.Tensor, list[str]]:
+    return get_spec(name).images(image_set)
+
+
+def load_images(name: str, image_set: str) -> tuple[torch.Tensor, list[str]]:
+    """All images of a set ([N, C, H, W] in [-1, 1]) and their stable ids."""
+    return _cached_images(name, image_set)
+
+
+def missing_assets(name: str) -> list[str]:
+    """Messages for every required asset of a prior that is absent (empty: ready to run)."""
+    out = []
+    for a in get_spec(name).required_assets:
+        asset = get_asset(a)
+        if not asset.exists():
+            out.append(asset.missing_message())
+    if name == "ffhq":
+        root = Path(os.environ.get(FFHQ_DIR_ENV, "")) if os.environ.get(FFHQ_DIR_ENV) else None
+        if root is None or not (root / "tune").is_dir() or not (root / "test").is_dir():
+            out.append(f"FFHQ images: set ${FFHQ_DIR_ENV} to a folder with subfolders tune/ (8 images) and "
+                       f"test/ (30 held-out images), png or jpg (any size; resized to 1024)")
+    return out
+
+
+# ----------------------------------------------------------------------------- embedded
+def _load_embedded(device: torch.device) -> Prior:
+    from bench.embedded.assets import load_embedded_prior
+
+    return load_embedded_prior(device)
+
+
+def _embedded_images(image_set: str) -> tuple[torch.Tensor, list[str]]:
+    from bench.data.evalset import load_evalset, load_manifest
+
+    x, _ = load_evalset(image_set)
+    manifest = load_manifest()
+    key = {"tune": "tune", "test": "test", "fairness": "fairness"}[image_set]
+    ids = _manifest_ids(manifest, key, len(x))
+    return x, ids
+
+
+def _manifest_ids(manifest: dict, key: str, n: int) -> list[str]:
+    entry = manifest.get("sets", {}).get(key) or manifest.get(key)
+    idx = None
+    if isinstance(entry, dict):
+        idx = entry.get("indices")
+    elif isinstance(entry, list):
+        idx = entry
+    if idx is None or len(idx) != n:
+        return [f"{key}{i:03d}" for i in range(n)]
+    return [f"fmnist-test-{int(i)}" for i in idx]
+
+
+register_prior(PriorSpec(
+    "embedded", "Fashion-MNIST 32x32 StyleGAN-2 trained by this project (committed), with its score priors",
+    _load_embedded, _embedded_images, required_assets=("embedded-generator",), grid_scale="embedded"))
+
+
+# ----------------------------------------------------------------------------- ffhq
+def _load_ffhq(device: torch.device) -> Prior:
+    from bench.priors.checkpoint import load_generator
+    from bench.priors.mapping_proxy import load_or_fit
+
+    g, _ = load_generator(asset_path("ffhq-stylegan2"), config=dict(size=1024, style_dim=512, n_mlp=8, channel_multiplier=2))
+    g = g.to(device)
+    fit_asset = get_asset("ffhq-gaussian-fit")
+    proxy = load_or_fit(g, fit_asset.path)
+    return Prior("ffhq", g, proxy, {})
+
+
+def _ffhq_images(image_set: str) -> tuple[torch.Tensor, list[str]]:
+    from bench.data.image_folder import load_folder
+
+    root = os.environ.get(FFHQ_DIR_ENV)
+    if not root:
+        raise MissingAssetError(f"FFHQ images: set ${FFHQ_DIR_ENV} to a folder with tune/ and test/ subfolders")
+    x, names = load_folder(Path(root) / image_set, resolution=1024)
+    return x, [f"ffhq-{n}" for n in names]
+
+
+register_prior(PriorSpec(
+    "ffhq", "rosinality StyleGAN-2 FFHQ 1024 (user-provided checkpoint) on FFHQ images",
+    _load_ffhq, _ffhq_images, required_assets=("ffhq-stylegan2",), grid_scale="ffhq"))
+
+
+# ----------------------------------------------------------------------------- tiny (tests)
+TINY_CONFIG = dict(size=16, style_dim=8, n_mlp=2, channels={4: 16, 8: 16, 16: 16}, img_channels=1)
+
+
+def tiny_generator(seed: int = 0):
+    from bench.priors.stylegan2 import Generator
+
+    torch.manual_seed(seed)
+    g = Generator(**TINY_CONFIG)
+    with torch.no_grad():  # damped modulation: a smooth map (see tests/test_methods.py)
+        for n, p in g.named_parameters():
+            if n.endswith("modulation.weight"):
+                p.mul_(0.3)
+    return g.eval().requires_grad_(False)
+
+
+def _load_tiny(device: torch.device) -> Prior:
+    return Prior.from_generator(tiny_generator(), name="tiny", n_fit=5000).to(device)
+
+
+def _tiny_images(image_set: str) -> tuple[torch.Tensor, list[str]]:
+    n = {"tune": 8, "test": 30, "fairness": 128}[image_set]
+    seed = {"tune": 1, "test": 2, "fairness": 3}[image_set]
+    g = tiny_generator()
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, g.style_dim, generator=gen)
+    with torch.no_grad():
+        x, _ = g([z], noise=g.make_noise(n, generator=gen))
+    return x.clamp(-1, 1), [f"tiny-{image_set}-{i}" for i in range(n)]
+
+
+register_prior(PriorSpec(
+    "tiny", "seeded random 16x16 generator and its own samples: for tests and dry runs only, never results",
+    _load_tiny, _tiny_images, grid_scale="embedded"))

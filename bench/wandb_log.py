@@ -1,0 +1,96 @@
+"""Weights & Biases logging: one run per cell, grouped by sweep, plus a summary-table run.
+
+Run ids are derived from the cell key, so a requeued or re-run cell resumes its run instead of
+creating a duplicate. ``offline`` mode needs no network (upload later with ``wandb sync``);
+the API key is read by wandb from the environment/netrc only and never written by us.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from bench.runner import CellResult
+
+
+def _wandb(mode: str, folder: Path):
+    os.environ.setdefault("WANDB_SILENT", "true")
+    os.environ.setdefault("WANDB_DISABLE_GIT", "true")
+    os.environ.setdefault("WANDB_CONSOLE", "off")
+    folder.mkdir(parents=True, exist_ok=True)
+    import wandb
+
+    return wandb
+
+
+def _project() -> str:
+    return os.environ.get("WANDB_PROJECT", "sgilo-bench")
+
+
+def run_id(sweep: str, key: str) -> str:
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in sweep)[:40]
+    return f"{safe}-{key}"
+
+
+def log_cell(result: CellResult, mode: str, folder: Path) -> None:
+    """Log one finished cell: config, per-step traces, final metrics, a few image panels."""
+    if mode == "disabled":
+        return
+    wandb = _wandb(mode, folder)
+    c = result.cell
+    run = wandb.init(project=_project(), group=c.sweep, job_type=c.stage, id=run_id(c.sweep, c.key), resume="allow",
+                     name=f"{c.stage}/{c.task}@{c.level}/{c.method}:{c.variant}", mode=mode, dir=str(folder),
+                     tags=[f"task:{c.task}", f"method:{c.method}", f"level:{c.level}", f"stage:{c.stage}"],
+                     config=c.to_dict() | {"cell_key": c.key}, reinit="finish_previous", settings=wandb.Settings(
+                         console="off", disable_git=True, x_disable_stats=True))
+    try:
+        if result.traces:
+            n = len(result.traces[0]["steps"])
+            for s in range(n):
+                entry = {"step_loss/mean": sum(t["loss"][s] for t in result.traces) / len(result.traces)}
+                refs = [t["ref_mse"][s] for t in result.traces if t["ref_mse"][s] is not None]
+                if refs:
+                    entry["step_ref_mse/mean"] = sum(refs) / len(refs)
+                run.log(entry, step=result.traces[0]["steps"][s])
+        ok = [r for r in result.rows if r["status"] == "ok"]
+        summary = {"status": result.status, "reason": result.reason, "n_ok": len(ok), "n_failed": len(result.rows) - len(ok)}
+        for m in ("mse", "psnr", "lpips", "measurement_loss", "seconds", "nfe_generator", "nfe_score"):
+            vals = [r[m] for r in ok if r.get(m) == r.get(m)]
+            if vals:
+                summary[f"final/{m}"] = sum(vals) / len(vals)
+        run.summary.update(summary)
+        if result.images:
+            panels = {}
+            for name, imgs in result.images.items():
+                panels[f"images/{name}"] = [wandb.Image(_to_uint8(im)) for im in imgs[:4]]
+            run.log(panels)
+    finally:
+        run.finish()
+
+
+def _to_uint8(img):
+    import numpy as np
+
+    a = ((img.clamp(-1, 1) + 1) * 127.5).round().byte().cpu().numpy()
+    a = np.transpose(a, (1, 2, 0))
+    return a[..., 0] if a.shape[2] == 1 else a
+
+
+def log_summary(sweep_dir: str | Path, mode: str) -> None:
+    """A per-sweep run holding the summary table (the collect stage's CSV)."""
+    if mode == "disabled":
+        return
+    import pandas as pd
+
+    sweep_dir = Path(sweep_dir)
+    summary = sweep_dir / "report" / "summary.csv"
+    if not summary.exists():
+        return
+    wandb = _wandb(mode, sweep_dir / "wandb")
+    run = wandb.init(project=_project(), group=sweep_dir.name, job_type="summary", id=run_id(sweep_dir.name, "summary"),
+                     resume="allow", mode=mode, dir=str(sweep_dir / "wandb"), reinit="finish_previous",
+                     settings=wandb.Settings(console="off", disable_git=True, x_disable_stats=True))
+    try:
+        df = pd.read_csv(summary)
+        run.log({"summary": wandb.Table(dataframe=df)})
+    finally:
+        run.finish()
