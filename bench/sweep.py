@@ -233,6 +233,12 @@ def describe_plan(cfg: SweepConfig, executor: str, tune: list[Cell], eval_cells:
     return "\n".join(lines)
 
 
+def _sbatch_line(cfg: SweepConfig, n_cells: int, path: Path) -> str:
+    n_chunks = max(1, -(-n_cells // cfg.chunk_size))
+    gres = "" if cfg.slurm.gpus_per_node else " --gres=none"
+    return f"CHUNK_SIZE={cfg.chunk_size} sbatch{gres} --array=0-{n_chunks - 1} slurm/grid.sh {path}"
+
+
 def run_sweep(cfg: SweepConfig, dry_run: bool = False, plan_only: str | None = None) -> int:
     from bench.priors.catalog import missing_assets
 
@@ -255,7 +261,7 @@ def run_sweep(cfg: SweepConfig, dry_run: bool = False, plan_only: str | None = N
     (cfg.out / "config.json").write_text(json.dumps(config_dict(cfg), indent=1, default=str))
     if plan_only == "tune":
         path = store.write_plan(tune, meta={"stage": "tune", "config": config_dict(cfg)}, name="plan_tune.json")
-        print(f"wrote {path} ({len(tune)} cells): sbatch --array=0-{len(tune) - 1} slurm/grid.sh {path}")
+        print(f"wrote {path} ({len(tune)} cells): {_sbatch_line(cfg, len(tune), path)}")
         return 0
     if plan_only == "eval":
         eval_cells, untuned = plan_eval(cfg, store)
@@ -264,7 +270,7 @@ def run_sweep(cfg: SweepConfig, dry_run: bool = False, plan_only: str | None = N
                   f"run the tune stage first", file=sys.stderr)
             return 2
         path = store.write_plan(eval_cells, meta={"stage": "eval", "config": config_dict(cfg)}, name="plan_eval.json")
-        print(f"wrote {path} ({len(eval_cells)} cells): sbatch --array=0-{len(eval_cells) - 1} slurm/grid.sh {path}")
+        print(f"wrote {path} ({len(eval_cells)} cells): {_sbatch_line(cfg, len(eval_cells), path)}")
         return 0
 
     print(describe_plan(cfg, executor, tune, None), file=sys.stderr)

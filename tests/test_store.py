@@ -1,0 +1,95 @@
+"""Result store: atomic records, skip-when-done, retries, plans; the runner's failure rows."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from bench.runner import Cell, CellResult, failed_result, image_seed, operator_seed, run_cell
+from bench.store import ResultStore, atomic_write_json
+
+
+def cell(**over) -> Cell:
+    base = dict(sweep="s", stage="tune", prior="tiny", task="inpaint", level=0.5, method="csgm",
+                params={"steps": 5}, image_set="tune", image_indices=(0, 1), seed=0)
+    return Cell(**{**base, **over})
+
+
+def ok_result(c: Cell, value: float = 0.1) -> CellResult:
+    return CellResult(c, [{"cell": c.key, "image_index": i, "mse": value, "status": "ok"} for i in c.image_indices])
+
+
+def test_cell_key_is_stable_and_sensitive():
+    a, b = cell(), cell()
+    assert a.key == b.key and len(a.key) == 16
+    assert cell(params={"steps": 6}).key != a.key
+    assert cell(image_indices=(1, 0)).key != a.key
+    assert Cell.from_dict(json.loads(json.dumps(a.to_dict()))) == a
+
+
+def test_seeds_depend_on_image_and_operator_identity_only():
+    assert image_seed(0, "img-3") == image_seed(0, "img-3") != image_seed(0, "img-4")
+    assert image_seed(1, "img-3") != image_seed(0, "img-3")
+    assert operator_seed(cell(method="ilo")) == operator_seed(cell(method="csgm"))  # same operator for all methods
+    assert operator_seed(cell(level=0.2)) != operator_seed(cell())
+
+
+def test_record_skip_and_retry(tmp_path):
+    store = ResultStore(tmp_path)
+    c = cell()
+    assert not store.is_done(c) and store.pending([c]) == [c]
+    assert store.record(failed_result(c, "boom"), max_attempts=2) == "retry"
+    assert not store.is_done(c) and store.attempts(c) == 1
+    assert store.record(failed_result(c, "boom again"), max_attempts=2) == "failed"
+    assert store.is_done(c)
+    rows = store.rows()
+    assert len(rows) == 2 and all(r["status"] == "failed" and r["reason"] == "boom again" for r in rows)
+    assert all(math.isnan(r["mse"]) for r in rows)
+
+    c2 = cell(seed=1)
+    assert store.record(ok_result(c2)) == "ok"
+    assert store.pending([c, c2]) == []
+    # writing the same cell twice (a requeued job racing its original) never duplicates rows
+    store.record(ok_result(c2))
+    assert len([r for r in store.rows() if r["cell"] == c2.key]) == 2
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    path = tmp_path / "x.json"
+
+    class Boom:
+        def __str__(self):
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        atomic_write_json(path, {"a": Boom()})
+    assert not path.exists() and not list(tmp_path.glob("*.tmp"))
+    atomic_write_json(path, {"a": 1})
+    assert json.loads(path.read_text()) == {"a": 1}
+
+
+def test_plan_roundtrip(tmp_path):
+    store = ResultStore(tmp_path)
+    cells = [cell(), cell(level=0.2)]
+    store.write_plan(cells, meta={"stage": "tune"})
+    back, meta = store.read_plan()
+    assert back == cells and meta == {"stage": "tune"}
+
+
+def test_runner_turns_exceptions_into_failed_rows():
+    res = run_cell(cell(params={"steps": "many"}), "cpu")
+    assert res.status == "failed" and "TypeError" in res.reason
+    assert [r["status"] for r in res.rows] == ["failed", "failed"]
+    res = run_cell(cell(method="nonexistent"), "cpu")
+    assert res.status == "failed" and "valid methods" in res.reason
+
+
+def test_runner_ok_rows_have_metrics_and_versions():
+    res = run_cell(cell(params={"steps": 10}), "cpu")
+    assert res.status == "ok", res.reason
+    r = res.rows[0]
+    assert r["mse"] > 0 and r["psnr"] > 0 and r["nfe_generator"] == 11
+    assert math.isnan(r["lpips"]) == (r["lpips_status"] != "ok")  # never a number without a backbone
+    assert r["v_torch"] and r["image_id"].startswith("tiny-tune-")
+    assert len(res.traces) == 2 and len(res.traces[0]["loss"]) == 11
