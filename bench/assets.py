@@ -87,6 +87,14 @@ register_asset(Asset(
     "rosinality/stylegan2-pytorch README (converted from NVIDIA's stylegan2-ffhq-config-f.pkl), also linked from the ILO README",
     size_hint="364 MB"))
 register_asset(Asset(
+    "ffhq-stylegan2-ada-pkl", "ffhq.pkl",
+    "NVIDIA stylegan2-ada-pytorch FFHQ 1024 network pickle (uses 'G_ema'), the generator SGILO's official code "
+    "and score models use; read without running pickled code by bench.priors.nvidia, or converted once with "
+    "`python -m bench.priors.nvidia convert ffhq.pkl ffhq-ada-rosinality.pt`",
+    "NVIDIA stylegan2-ada-pytorch pretrained networks (ffhq.pkl); also in the checkpoint zip linked from the "
+    "SGILO README (checkpoints/stylegan/ffhq.pkl)",
+    size_hint="360 MB"))
+register_asset(Asset(
     "ffhq-gaussian-fit", "gaussian_fit.pt",
     "Gaussian fit of the FFHQ mapping network output ({'mean','std'} float32[512]); recomputed from the "
     "generator and cached here when absent",
