@@ -1,0 +1,258 @@
+"""bench.collect: statistics by hand, tuning selection, composite ILO, files, edge cases.
+
+A fake ResultStore is written with the real store API from synthetic Cell/CellResult rows and
+traces (no method is run), so these tests are fast and check exact numbers.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.collect import (COMPOSITE_LABEL, bootstrap_ci, collect, ilo_composite, main, rows_frame, select_best,
+                           summarize)
+from bench.runner import Cell, CellResult
+from bench.store import ResultStore
+
+N_BOOT = 200  # the statistics are checked against bootstrap_ci with the same n, so any n is exact
+
+
+def make_cell(stage: str, task: str, level: float, method: str, variant: str, params: dict | None = None,
+              n_images: int = 3) -> Cell:
+    return Cell(sweep="fake", stage=stage, prior="embedded", task=task, level=level, method=method,
+                params=params or {"lr": 0.1}, image_set="tune" if stage == "tune" else "test",
+                image_indices=tuple(range(n_images)), variant=variant)
+
+
+def make_result(cell: Cell, mses: list[float], lpips: list[float] | None = None, failed: tuple[int, ...] = (),
+                steps: int = 5, seconds: float = 2.0) -> CellResult:
+    """Synthetic rows (and traces) as the runner writes them; images in ``failed`` are failed rows."""
+    rows, traces = [], []
+    for j, i in enumerate(cell.image_indices):
+        bad = j in failed
+        rows.append({
+            "cell": cell.key, "sweep": cell.sweep, "stage": cell.stage, "prior": cell.prior, "task": cell.task,
+            "level": cell.level, "method": cell.method, "variant": cell.variant,
+            "params": json.dumps(cell.params, sort_keys=True), "image_set": cell.image_set, "image_index": i,
+            "image_id": f"img{i}", "seed": 0, "noise_sigma": 0.0, "v_bench": "0.1.0",
+            "mse": math.nan if bad else mses[j], "psnr": math.nan if bad else 10 * math.log10(4 / mses[j]),
+            "lpips": math.nan if (bad or lpips is None) else lpips[j],
+            "lpips_status": "ok" if lpips is not None else "LPIPS weights not found",
+            "measurement_loss": 0.01, "nfe_generator": steps, "nfe_score": 0, "seconds": seconds,
+            "status": "failed" if bad else "ok", "reason": "non-finite result (diverged: NaN/inf loss or image)" if bad else "",
+        })
+        traces.append({"image_id": f"img{i}", "steps": list(range(steps)), "loss": [1.0 / (s + 1) for s in range(steps)],
+                        "ref_mse": [mses[j] * (steps - s) for s in range(steps)]})
+    status = "failed" if failed else "ok"
+    return CellResult(cell, rows, traces, status=status, reason="non-finite result in at least one image" if failed else "")
+
+
+def write(store: ResultStore, res: CellResult) -> None:
+    store.record(res, max_attempts=1)
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """Two tasks (inpaint: 2 levels, colorize: 1 level), tune + eval, all five eval variants."""
+    root = tmp_path_factory.mktemp("sweep")
+    store = ResultStore(root)
+    for task, levels in (("inpaint", (0.05, 0.5)), ("colorize", (0.0,))):
+        for lv in levels:
+            k = 2.0 if lv == 0.05 else 1.0  # the harder inpainting level has larger errors
+            for lr, base in ((0.1, 0.02), (0.3, 0.01)):
+                for method in ("csgm", "ilo", "sgilo"):
+                    write(store, make_result(make_cell("tune", task, lv, method, f"lr{lr}", {"lr": lr}),
+                                             [k * base, k * base * 2, k * base * 3], [0.2, 0.3, 0.4]))
+            evals = {("csgm", "tuned"): 0.05, ("ilo", "tuned"): 0.03, ("ilo", "ilo_paper"): 0.025 if lv == 0.05 else 0.04,
+                     ("ilo_unreg", "tuned"): 0.035, ("sgilo", "tuned"): 0.02}
+            for (method, variant), base in evals.items():
+                failed = (2,) if (method, variant) == ("sgilo", "tuned") and lv == 0.5 else ()
+                write(store, make_result(make_cell("eval", task, lv, method, variant),
+                                         [k * base, k * base * 1.5, k * base * 2], [0.1, 0.2, 0.3], failed=failed))
+    return root
+
+
+@pytest.fixture(scope="module")
+def collected(sweep):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    return collect(sweep, n_boot=N_BOOT)
+
+
+# ----------------------------------------------------------------------------- bootstrap_ci
+def test_bootstrap_ci_constant_is_degenerate():
+    assert bootstrap_ci([0.1] * 30) == (0.1, 0.1)
+    assert bootstrap_ci([0.1] * 30, n=50, seed=3) == (0.1, 0.1)
+
+
+def test_bootstrap_ci_covers_mean_and_is_deterministic():
+    x = np.random.default_rng(1).normal(2.0, 1.0, size=40)
+    lo, hi = bootstrap_ci(x)
+    assert lo < x.mean() < hi
+    se = x.std(ddof=1) / np.sqrt(x.size)  # the percentile interval is close to mean +- 1.96 se
+    assert hi - lo == pytest.approx(2 * 1.96 * se, rel=0.2)
+    assert bootstrap_ci(x) == (lo, hi)  # fixed seed
+    assert bootstrap_ci(list(x) + [math.nan]) == (lo, hi)  # NaN-aware
+
+
+def test_bootstrap_ci_edge_cases():
+    assert all(math.isnan(v) for v in bootstrap_ci([]))
+    assert all(math.isnan(v) for v in bootstrap_ci([math.nan, math.nan]))
+    assert bootstrap_ci([3.5]) == (3.5, 3.5)
+
+
+# ----------------------------------------------------------------------------- summarize
+def test_summary_means_and_cis_by_hand():
+    cell = make_cell("eval", "inpaint", 0.05, "csgm", "tuned", n_images=4)
+    res = make_result(cell, [0.01, 0.02, 0.03, 999.0], [0.1, 0.3, 0.5, 0.7], failed=(3,))
+    s = summarize(rows_frame(res.rows), n_boot=N_BOOT)
+    assert len(s) == 1
+    r = s.iloc[0]
+    assert (r["n_ok"], r["n_failed"]) == (3, 1)  # the failed image is counted, not averaged
+    assert r["mse_mean"] == pytest.approx(0.02)
+    assert (r["mse_lo"], r["mse_hi"]) == bootstrap_ci([0.01, 0.02, 0.03], n=N_BOOT)
+    assert r["lpips_mean"] == pytest.approx(0.3)
+    assert (r["lpips_lo"], r["lpips_hi"]) == bootstrap_ci([0.1, 0.3, 0.5], n=N_BOOT)
+    psnr = [10 * math.log10(4 / m) for m in (0.01, 0.02, 0.03)]
+    assert r["psnr_mean"] == pytest.approx(np.mean(psnr))
+    assert r["lpips_note"] == ""
+
+
+def test_summary_lpips_unavailable():
+    cell = make_cell("eval", "inpaint", 0.05, "csgm", "tuned")
+    s = summarize(rows_frame(make_result(cell, [0.01, 0.02, 0.03], lpips=None).rows), n_boot=N_BOOT)
+    assert math.isnan(s.iloc[0]["lpips_mean"])
+    assert s.iloc[0]["lpips_note"].startswith("unavailable")
+
+
+# ----------------------------------------------------------------------------- select_best
+def _tune_rows(spec: dict[str, tuple[list[float], list[float] | None, tuple[int, ...]]]) -> pd.DataFrame:
+    rows = []
+    for variant, (mses, lp, failed) in spec.items():
+        cell = make_cell("tune", "cs", 0.1, "ilo", variant, {"lr": variant})
+        rows += make_result(cell, mses, lp, failed=failed).rows
+    return rows_frame(rows)
+
+
+def test_select_best_lowest_mse():
+    df = _tune_rows({"a": ([0.3, 0.3, 0.3], None, ()), "b": ([0.1, 0.2, 0.3], None, ()), "c": ([0.5] * 3, None, ())})
+    best = select_best(df)
+    assert len(best) == 1
+    assert best.iloc[0]["variant"] == "b"
+    assert best.iloc[0]["mse_mean"] == pytest.approx(0.2)
+    assert json.loads(best.iloc[0]["params"]) == {"lr": "b"}
+    assert best.iloc[0]["n_candidates"] == 3
+
+
+def test_select_best_breaks_exact_tie_by_lpips():
+    df = _tune_rows({"a": ([0.1, 0.2, 0.3], [0.5, 0.5, 0.5], ()), "b": ([0.1, 0.2, 0.3], [0.2, 0.2, 0.2], ()),
+                     "c": ([0.4, 0.4, 0.4], [0.0, 0.0, 0.0], ())})
+    best = select_best(df).iloc[0]
+    assert best["variant"] == "b"
+    assert "tie" in best["note"]
+
+
+def test_select_best_ignores_eval_rows_and_ranks_incomplete_last():
+    df = _tune_rows({"a": ([0.2, 0.2, 0.2], None, ()), "b": ([0.01, 0.01, 99.0], None, (2,))})
+    ev = rows_frame(make_result(make_cell("eval", "cs", 0.1, "ilo", "tuned"), [1e-6] * 3).rows)
+    best = select_best(pd.concat([df, ev], ignore_index=True)).iloc[0]
+    assert best["variant"] == "a"  # b's mean is lower only because its diverged image is excluded
+    assert "failed" in best["note"]
+
+
+# ----------------------------------------------------------------------------- composite ILO
+def test_composite_ilo_picks_best_variant_per_task_level():
+    rows = []
+    spec = {(0.05, "ilo", "tuned"): 0.3, (0.05, "ilo", "ilo_paper"): 0.1, (0.05, "ilo_unreg", "tuned"): 0.2,
+            (0.5, "ilo", "tuned"): 0.05, (0.5, "ilo", "ilo_paper"): 0.07, (0.5, "ilo_unreg", "tuned"): 0.06,
+            (0.5, "sgilo", "tuned"): 0.001, (0.5, "ilo", "other"): 0.0001}  # not candidates
+    for (lv, m, v), mse in spec.items():
+        rows += make_result(make_cell("eval", "inpaint", lv, m, v), [mse] * 3).rows
+    choices, comp = ilo_composite(rows_frame(rows))
+    winners = dict(zip(choices["level"], choices["winner"]))
+    assert winners == {0.05: "ilo/ilo_paper", 0.5: "ilo/tuned"}
+    assert set(comp["method"]) == {COMPOSITE_LABEL}
+    assert len(comp) == 6
+    assert comp.groupby("level")["mse"].mean().to_dict() == pytest.approx({0.05: 0.1, 0.5: 0.05})
+
+
+# ----------------------------------------------------------------------------- collect end to end
+def test_collect_writes_every_file(sweep, collected):
+    out = sweep / "report"
+    for name in ("rows.csv", "traces.csv", "summary.csv", "summary.md", "tuning_choices.csv", "ilo_composite.csv",
+                 "failures.csv", "figure3_quality.png", "figure3_quality.pdf", "figure9_speed.png", "report.md"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    assert all(p.is_file() for p in collected.values())
+    report = (out / "report.md").read_text()
+    for needle in ("figure3_quality.png", "figure9_speed.png", "How to read", "Tuning choices", COMPOSITE_LABEL,
+                   "non-finite result"):
+        assert needle in report, needle
+
+
+def test_collect_tables_content(sweep, collected):
+    out = sweep / "report"
+    rows = pd.read_csv(out / "rows.csv")
+    assert len(rows) == 3 * 2 * 3 * 3 + 3 * 5 * 3  # tune: 3 levels x 2 lr x 3 methods x 3 images; eval: 3 x 5 x 3
+    traces = pd.read_csv(out / "traces.csv")
+    assert len(traces) == len(rows) * 5  # one row per (cell, image, step)
+    first = traces[(traces["step"] == 0)].iloc[0]
+    assert first["seconds_elapsed"] == pytest.approx(2.0 / 5) and first["nfe_elapsed"] == pytest.approx(1.0)
+    summ = pd.read_csv(out / "summary.csv")
+    sg = summ[(summ["stage"] == "eval") & (summ["task"] == "inpaint") & (summ["level"] == 0.5)
+              & (summ["method"] == "sgilo")].iloc[0]
+    assert (sg["n_ok"], sg["n_failed"]) == (2, 1)
+    assert sg["mse_mean"] == pytest.approx((0.02 + 0.03) / 2)  # failed third image not averaged
+    comp = pd.read_csv(out / "ilo_composite.csv")
+    assert dict(zip(comp["level"], comp["winner"])) == {0.5: "ilo/tuned", 0.05: "ilo/ilo_paper", 0.0: "ilo/tuned"}
+    assert (summ["method"] == COMPOSITE_LABEL).sum() == 3
+    tune = pd.read_csv(out / "tuning_choices.csv")
+    assert len(tune) == 3 * 3 and set(tune["variant"]) == {"lr0.3"}
+    fails = pd.read_csv(out / "failures.csv")
+    assert fails.iloc[0]["n_cells"] == 1 and fails.iloc[0]["n_rows"] == 1
+
+
+def test_only_tune_rows_says_eval_pending(tmp_path):
+    store = ResultStore(tmp_path)
+    for v, base in (("a", 0.1), ("b", 0.2)):
+        write(store, make_result(make_cell("tune", "denoise", 0.5, "ilo", v, {"v": v}), [base] * 3, lpips=None))
+    paths = collect(tmp_path, tmp_path / "out", n_boot=N_BOOT)
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "Eval stage pending" in report
+    assert pd.read_csv(paths["tuning_choices_csv"]).iloc[0]["variant"] == "a"
+    assert not any(k.startswith("figure") for k in paths)
+
+
+def test_cli_empty_folder_exits_2(tmp_path, capsys):
+    assert main([str(tmp_path)]) == 2
+    assert "no finished cells" in capsys.readouterr().err
+    assert main([str(tmp_path / "missing")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+
+
+def test_lpips_unavailable_and_all_failed_method(tmp_path):
+    """No LPIPS anywhere: LPIPS panel omitted with a note; a method whose images all failed is counted."""
+    store = ResultStore(tmp_path)
+    write(store, make_result(make_cell("eval", "denoise", 0.5, "csgm", "tuned"), [0.1, 0.2, 0.3], lpips=None))
+    write(store, make_result(make_cell("eval", "denoise", 0.5, "sgilo", "tuned"), [0.1] * 3, lpips=None,
+                             failed=(0, 1, 2)))
+    paths = collect(tmp_path, n_boot=N_BOOT)
+    assert paths["figure3_png"].is_file()
+    report = paths["report_md"].read_text()
+    assert "LPIPS panels omitted" in report and "| unavailable |" in report
+    summ = pd.read_csv(paths["summary_csv"])
+    sg = summ[summ["method"] == "sgilo"].iloc[0]
+    assert (sg["n_ok"], sg["n_failed"]) == (0, 3) and math.isnan(sg["mse_mean"])
+
+
+def test_select_best_group_without_success():
+    """Left out by default (the sweep's planner json.loads every params), kept for the report."""
+    df = _tune_rows({"a": ([0.1] * 3, None, (0, 1, 2)), "b": ([0.1] * 3, None, (0, 1, 2))})
+    assert select_best(df).empty
+    kept = select_best(df, include_unsuccessful=True).iloc[0]
+    assert kept["variant"] is None and kept["n_failed"] == 6 and "no candidate" in kept["note"]
+    for _, r in select_best(_tune_rows({"a": ([0.1] * 3, None, ())})).iterrows():
+        assert json.loads(r["params"]) == {"lr": "a"}  # what bench.sweep.plan_eval does with it
