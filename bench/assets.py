@@ -115,3 +115,11 @@ register_asset(Asset(
     "CLIP ViT-B/32 with OpenAI weights, for the FFHQ fairness table",
     "open_clip pretrained tag 'openai' for ViT-B-32 (file open_clip_pytorch_model.bin of timm/vit_base_patch32_clip_224.openai on the HF hub)",
     size_hint="605 MB"))
+
+# ----------------------------------------------------------------------------- embedded world
+register_asset(Asset(
+    "fmnist-classifier", "classifier.pt",
+    "Fashion-MNIST 10-class CNN ({'state_dict', 'config', 'meta'}): CLIP stand-in for the fairness table and "
+    "feature extractor of the embedded quality figures",
+    "python -m bench.embedded.classifier train (see bench/embedded/weights/classifier.md)",
+    embedded=True, size_hint="1.5 MB"))
