@@ -53,6 +53,7 @@ class SweepConfig:
     max_attempts: int = 2
     wandb: str = "auto"
     ilo_paper_steps_scale: float | None = None  # None: 0.1 on the embedded prior, 1.0 on FFHQ
+    steps_scale: float = 1.0  # multiplies every method's step counts (quick smoke runs)
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
 
     @property
@@ -113,6 +114,15 @@ def levels_for(cfg: SweepConfig, task: str) -> tuple[float, ...]:
 
 
 # ----------------------------------------------------------------------------- planning
+def scale_steps(params: dict, scale: float) -> dict:
+    """Multiply the ``steps`` entry (an int or one int per round) by ``scale`` (at least 1 step)."""
+    if scale == 1.0 or "steps" not in params:
+        return params
+    s = params["steps"]
+    scaled = max(1, round(s * scale)) if isinstance(s, (int, float)) else [max(1, round(v * scale)) for v in s]
+    return {**params, "steps": scaled}
+
+
 def plan_tune(cfg: SweepConfig) -> list[Cell]:
     import methods as method_registry
     from bench.priors.catalog import get_spec
@@ -123,7 +133,8 @@ def plan_tune(cfg: SweepConfig) -> list[Cell]:
         for level in levels_for(cfg, task):
             for m in cfg.methods:
                 for i, p in enumerate(method_registry.get(m).grid(scale)):
-                    cells.append(Cell(cfg.name, "tune", cfg.prior, task, float(level), m, p.to_dict(), "tune",
+                    cells.append(Cell(cfg.name, "tune", cfg.prior, task, float(level), m,
+                                      scale_steps(p.to_dict(), cfg.steps_scale), "tune",
                                       tuple(range(8)), seed=cfg.seed, variant=f"grid{i}"))
     return cells
 
@@ -135,8 +146,12 @@ def _ilo_paper_params(cfg: SweepConfig) -> dict:
     scale = cfg.ilo_paper_steps_scale
     if scale is None:
         scale = 1.0 if cfg.prior == "ffhq" else 0.1
-    steps = tuple(max(1, round(s * scale)) for s in p.steps)
-    return dataclasses.replace(p, steps=steps).to_dict()
+    from bench.priors.catalog import get_spec
+
+    # a shallower generator than FFHQ's has fewer layers to start rounds at: keep the first rounds
+    n_rounds = min(len(p.steps), get_spec(cfg.prior).n_layers)
+    steps = tuple(max(1, round(s * scale)) for s in p.steps[:n_rounds])
+    return scale_steps(dataclasses.replace(p, steps=steps).to_dict(), cfg.steps_scale)
 
 
 def plan_eval(cfg: SweepConfig, store: ResultStore) -> tuple[list[Cell], list[str]]:
@@ -316,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ilo-paper-steps-scale", type=float, default=None,
                    help="scale of the ILO paper schedule (300,300,300,100) for the ilo_paper variant "
                         "(default 0.1 on the embedded prior, 1 on FFHQ)")
+    p.add_argument("--steps-scale", type=float, default=1.0,
+                   help="multiply every method's step counts (e.g. 0.1 for a quick smoke run)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved plan and exit")
     p.add_argument("--plan-only", choices=["tune", "eval"], help="write plan_<stage>.json for slurm/grid.sh and exit")
     g = p.add_argument_group("SLURM (submitit)")
@@ -350,7 +367,7 @@ def config_from_args(a: argparse.Namespace) -> SweepConfig:
                         mem_gb=a.slurm_mem_gb, timeout_min=a.slurm_time_min, account=a.slurm_account,
                         signal_delay_s=a.slurm_signal_delay_s)
     return SweepConfig(task_names, method_names, levels, a.prior, out, a.seed, a.n_test, a.eval_batch, executor,
-                       a.workers, chunk, a.max_attempts, a.wandb, a.ilo_paper_steps_scale, slurm)
+                       a.workers, chunk, a.max_attempts, a.wandb, a.ilo_paper_steps_scale, a.steps_scale, slurm)
 
 
 def main(argv: list[str] | None = None) -> int:

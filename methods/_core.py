@@ -42,6 +42,7 @@ class ImageResult:
     seconds: float  # wall time of the batch divided by its size
     trace: list[tuple[int, float, float | None]]  # (step, measurement loss, reference MSE)
     samples: torch.Tensor | None = None  # [S, C, H, W] posterior samples (samplers only)
+    states: dict[int, torch.Tensor] = field(default_factory=dict)  # layer -> state features (keep_states)
 
 
 class PerImageRNG:

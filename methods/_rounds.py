@@ -90,8 +90,12 @@ def _trainable_noise_indices(g, layer: int) -> list[int]:
 
 
 def run_rounds(problem: Problem, prior: Prior, p: RoundParams, hook: RoundHook, num_samples: int = 1,
-               salt: int = 0) -> list[ImageResult]:
-    """Solve a batch; with ``num_samples`` S > 1, S independent chains per image."""
+               salt: int = 0, keep_states: bool = False) -> list[ImageResult]:
+    """Solve a batch; with ``num_samples`` S > 1, S independent chains per image.
+
+    ``keep_states`` stores in each result's ``states`` the state after every round's layer
+    (e.g. ILO inversions of real images as training data for the score priors).
+    """
     t0 = time.perf_counter()
     g, proxy, op = prior.generator, prior.proxy, problem.operator
     device = prior.device
@@ -111,6 +115,7 @@ def run_rounds(problem: Problem, prior: Prior, p: RoundParams, hook: RoundHook, 
     best, trace = BestTracker(), StepTrace()
     nfe_g, nfe_s, step_global = 0, 0, 0
     lrs = list(p.lr)
+    kept: dict[int, torch.Tensor] = {}
 
     for r, steps in enumerate(p.steps):
         k = p.start_layer + r
@@ -169,6 +174,8 @@ def run_rounds(problem: Problem, prior: Prior, p: RoundParams, hook: RoundHook, 
             w = proxy(latent)
             prev = None if k == 0 else LayerState(ctx.h, state.skip, k - 1)
             state = g.synthesis(w, noises, start=k, end=k, state=prev, skip_mode=prior.skip_mode).detach()
+            if keep_states:
+                kept[k] = state.features.cpu()
 
     with torch.no_grad():  # the last iterate competes for "best" too
         image = g.resume(state, proxy(latent), noises, skip_mode=prior.skip_mode)
@@ -177,9 +184,11 @@ def run_rounds(problem: Problem, prior: Prior, p: RoundParams, hook: RoundHook, 
         trace.add(step_global, per_image, reference_mse(image, ref))
         best.update(per_image, image)
 
-    if S == 1:
-        return finish(problem, best, trace, nfe_g, nfe_s, t0)
-    return _finish_samples(problem, best, trace, nfe_g, nfe_s, t0, S)
+    results = finish(problem, best, trace, nfe_g, nfe_s, t0) if S == 1 else \
+        _finish_samples(problem, best, trace, nfe_g, nfe_s, t0, S)
+    for i, r in enumerate(results):
+        r.states = {k: v[i * S] for k, v in kept.items()}
+    return results
 
 
 def _render(g, proxy, latent, noises, state, h, k, skip_mode) -> torch.Tensor:

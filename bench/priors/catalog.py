@@ -33,6 +33,7 @@ class PriorSpec:
     images: Callable[[str], tuple[torch.Tensor, list[str]]]  # set name -> ([N,C,H,W] in [-1,1], ids)
     required_assets: tuple[str, ...] = ()
     grid_scale: str = "embedded"  # which method grids to use ("embedded" or "ffhq")
+    n_layers: int = 4  # generator layers (ILO rounds can start at layers 0 .. n_layers-1)
 
 
 _SPECS: dict[str, PriorSpec] = {}
@@ -145,7 +146,7 @@ def _ffhq_images(image_set: str) -> tuple[torch.Tensor, list[str]]:
 
 register_prior(PriorSpec(
     "ffhq", "rosinality StyleGAN-2 FFHQ 1024 (user-provided checkpoint) on FFHQ images",
-    _load_ffhq, _ffhq_images, required_assets=("ffhq-stylegan2",), grid_scale="ffhq"))
+    _load_ffhq, _ffhq_images, required_assets=("ffhq-stylegan2",), grid_scale="ffhq", n_layers=9))
 
 
 # ----------------------------------------------------------------------------- tiny (tests)
@@ -181,4 +182,4 @@ def _tiny_images(image_set: str) -> tuple[torch.Tensor, list[str]]:
 
 register_prior(PriorSpec(
     "tiny", "seeded random 16x16 generator and its own samples: for tests and dry runs only, never results",
-    _load_tiny, _tiny_images, grid_scale="embedded"))
+    _load_tiny, _tiny_images, grid_scale="embedded", n_layers=3))

@@ -1,0 +1,138 @@
+"""The sweep: CLI validation, dry run, end-to-end on the tiny prior, determinism, kill-and-resume."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.store import ResultStore
+from bench.sweep import main
+
+ROOT = Path(__file__).resolve().parents[1]
+# A small but complete sweep: tiny prior, one task, two levels, two methods, 4 test images.
+TINY_ARGS = ["--prior", "tiny", "--tasks", "inpaint", "--levels", "inpaint=0.2,0.5", "--methods", "csgm,ilo",
+             "--n-test", "4", "--eval-batch", "2", "--wandb", "disabled", "--steps-scale", "0.25"]
+
+
+def run_cli(args: list[str], timeout: int = 600, **kw) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "bench.sweep", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env=env, **kw)
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["--tasks", "inpaint,foo"], "valid tasks: colorize, cs, denoise, inpaint, inpaint_box, superres"),
+    (["--tasks", "inpaint", "--methods", "ilo,pulse"], "valid methods: csgm, ilo, ilo_unreg, sgilo"),
+    (["--tasks", "inpaint", "--levels", "inpaint=abc"], "levels must be numbers"),
+    (["--tasks", "inpaint", "--levels", "inpaint"], "expected task=level1,level2"),
+    (["--tasks", "inpaint", "--levels", "cs=0.1"], "not in --tasks"),
+    (["--tasks", "inpaint", "--levels", "inpaint=1.5"], "must be in (0, 1]"),
+    (["--tasks", "inpaint", "--prior", "mnist"], "valid priors:"),
+])
+def test_bad_input_exits_2_and_lists_valid_choices(args, expected, capsys):
+    assert main(args + ["--dry-run"]) == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_dry_run_prints_plan_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert main(TINY_ARGS + ["--out", str(out), "--dry-run", "--executor", "local"]) == 0
+    text = capsys.readouterr().out
+    assert "tune stage: " in text and "eval stage: " in text and "local: " in text
+    assert not out.exists()
+
+
+def test_missing_ffhq_assets_are_listed(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SGILO_BENCH_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.delenv("SGILO_BENCH_FFHQ_DIR", raising=False)
+    assert main(["--tasks", "inpaint", "--prior", "ffhq", "--dry-run", "--executor", "local"]) == 0
+    text = capsys.readouterr().out
+    assert "stylegan2-ffhq-config-f.pt" in text and "SGILO_BENCH_FFHQ_DIR" in text
+    assert main(["--tasks", "inpaint", "--prior", "ffhq", "--executor", "local", "--out", str(tmp_path / "x")]) == 2
+
+
+def _rows(folder: Path) -> dict[tuple, dict]:
+    return {(r["cell"], r["image_index"]): r for r in ResultStore(folder).rows()}
+
+
+@pytest.fixture(scope="module")
+def tiny_sweep(tmp_path_factory) -> Path:
+    """One uninterrupted run (2 local workers), shared by the tests below."""
+    out = tmp_path_factory.mktemp("tiny") / "sweep"
+    p = run_cli(TINY_ARGS + ["--out", str(out), "--executor", "local", "--workers", "2"])
+    assert p.returncode == 0, p.stderr[-3000:]
+    return out
+
+
+def test_tiny_sweep_end_to_end(tiny_sweep):
+    store = ResultStore(tiny_sweep)
+    rows = store.rows()
+    tune = [r for r in rows if r["stage"] == "tune"]
+    ev = [r for r in rows if r["stage"] == "eval"]
+    # tune: 2 levels x (2 csgm + 4 ilo grid points) x 8 images
+    assert len(tune) == 2 * (2 + 4) * 8
+    # eval: 2 levels x (csgm tuned, ilo tuned, ilo paper) x 4 test images
+    assert len(ev) == 2 * 3 * 4
+    assert {r["variant"] for r in ev} == {"tuned", "ilo_paper"}
+    assert all(r["status"] == "ok" for r in rows)
+    report = tiny_sweep / "report"
+    assert (report / "report.md").exists()
+    assert list(report.glob("*.png"))
+
+
+def test_rerun_is_a_noop_and_same_numbers(tiny_sweep):
+    before = _rows(tiny_sweep)
+    p = run_cli(TINY_ARGS + ["--out", str(tiny_sweep), "--executor", "local"])
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert _rows(tiny_sweep) == before
+
+
+def test_killed_sweep_resumes_to_exactly_the_uninterrupted_rows(tiny_sweep, tmp_path):
+    out = tmp_path / "killed" / "sweep"  # same sweep name => same cell keys
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "bench.sweep", *TINY_ARGS, "--out", str(out), "--executor", "local",
+                             "--workers", "2"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline:  # kill -9 (the whole process group) once a few cells are stored
+        if len(list((out / "cells").glob("*.json"))) >= 5:
+            break
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = len(list((out / "cells").glob("*.json")))
+    assert 5 <= partial < 2 * 6 + 2 * 3 * 2, "the kill should land mid-sweep"
+    p = run_cli(TINY_ARGS + ["--out", str(out), "--executor", "local", "--workers", "2"])
+    assert p.returncode == 0, p.stderr[-2000:]
+    resumed, reference = _rows(out), _rows(tiny_sweep)
+    assert resumed.keys() == reference.keys()  # nothing lost, nothing duplicated
+    for k, r in reference.items():
+        assert resumed[k]["mse"] == pytest.approx(r["mse"], rel=1e-5, abs=1e-9), k
+
+
+def test_plan_only_and_run_plan_chunks(tiny_sweep, tmp_path):
+    """The grid.sh path: --plan-only writes the plan; bench.run_plan runs chunks into the store."""
+    out = tmp_path / "planned" / "sweep"
+    args = TINY_ARGS + ["--out", str(out), "--executor", "local", "--methods", "csgm", "--levels", "inpaint=0.5"]
+    p = run_cli(args + ["--plan-only", "tune"])
+    assert p.returncode == 0 and "slurm/grid.sh" in p.stdout, p.stderr
+    plan = json.loads((out / "plan_tune.json").read_text())
+    assert len(plan["cells"]) == 2
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for i in range(2):
+        r = subprocess.run([sys.executable, "-m", "bench.run_plan", str(out / "plan_tune.json"), "--index", str(i)],
+                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+    p = run_cli(args + ["--plan-only", "eval"])
+    assert p.returncode == 0, p.stderr
+    assert len(json.loads((out / "plan_eval.json").read_text())["cells"]) == 2  # 4 test images, batches of 2
+    # identical numbers to the in-process sweep for the same cells
+    ref = _rows(tiny_sweep)
+    for k, r in _rows(out).items():
+        assert ref[k]["mse"] == pytest.approx(r["mse"], rel=1e-5, abs=1e-9)
