@@ -75,8 +75,8 @@ def test_tiny_sweep_end_to_end(tiny_sweep):
     rows = store.rows()
     tune = [r for r in rows if r["stage"] == "tune"]
     ev = [r for r in rows if r["stage"] == "eval"]
-    # tune: 2 levels x (2 csgm + 4 ilo grid points) x 8 images
-    assert len(tune) == 2 * (2 + 4) * 8
+    # tune: 2 levels x (2 csgm + 2 ilo grid points) x 8 images
+    assert len(tune) == 2 * (2 + 2) * 8
     # eval: 2 levels x (csgm tuned, ilo tuned, ilo paper) x 4 test images
     assert len(ev) == 2 * 3 * 4
     assert {r["variant"] for r in ev} == {"tuned", "ilo_paper"}
@@ -107,7 +107,7 @@ def test_killed_sweep_resumes_to_exactly_the_uninterrupted_rows(tiny_sweep, tmp_
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     partial = len(list((out / "cells").glob("*.json")))
-    assert 5 <= partial < 2 * 6 + 2 * 3 * 2, "the kill should land mid-sweep"
+    assert 5 <= partial < 2 * 4 + 2 * 3 * 2, "the kill should land mid-sweep"
     p = run_cli(TINY_ARGS + ["--out", str(out), "--executor", "local", "--workers", "2"])
     assert p.returncode == 0, p.stderr[-2000:]
     resumed, reference = _rows(out), _rows(tiny_sweep)
