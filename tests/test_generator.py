@@ -13,7 +13,7 @@ from bench.priors.mapping_proxy import MappingProxy, fit_gaussian, load_or_fit
 from bench.priors.ops import make_kernel, upfirdn2d
 from bench.priors.stylegan2 import Generator
 
-REF = Path(__file__).resolve().parents[2] / "shared" / "reference"
+REF = Path(__file__).resolve().parent / "reference"  # copies of ../shared/reference facts
 MANIFESTS = {
     "rosinality_g_ema_1024_manifest.json": dict(size=1024, style_dim=512, n_mlp=8, channel_multiplier=2),
     "rosinality_g_ema_64_sd512_mlp8_cm2_manifest.json": dict(size=64, style_dim=512, n_mlp=8, channel_multiplier=2),

@@ -30,7 +30,7 @@ from bench.priors.nvidia import (NvidiaFormatError, _check_kwargs, load_nvidia_g
                                  Stub, read_nvidia, safe_unpickle)
 from bench.priors.stylegan2 import Generator
 
-REF = Path(__file__).resolve().parents[2] / "shared" / "reference"
+REF = Path(__file__).resolve().parent / "reference"  # copies of ../shared/reference facts
 SQRT2 = math.sqrt(2)
 SMALL = dict(img_resolution=32, channel_base=256, channel_max=32, w_dim=16, n_mlp=2, img_channels=3)
 # float64 comparisons. rosinality adds the demodulation eps (1e-8) to the squared weight *after*
