@@ -11,10 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import platform
+import tempfile
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -37,11 +40,22 @@ class Cell:
     variant: str = "default"  # label of the hyperparameter setting (grid point, preset, "tuned")
     noise_sigma: float = 0.0  # extra measurement noise on top of the task's own
     num_samples: int = 1  # posterior samples per image (samplers only)
+    # Folder where run_cell saves the reconstructions (+ posterior samples) as <folder>/<key>.pt
+    # (the fairness table classifies them later); "" saves nothing. An output location, not an input.
+    save_images: str = ""
 
     @property
     def key(self) -> str:
-        """Stable id of the cell: a hash of every field (file names, W&B run ids)."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, default=str).encode()
+        """Stable id of the cell: a hash of every field (file names, W&B run ids).
+
+        ``save_images`` is left out at its default so the keys of existing cells stay unchanged;
+        when set, only the fact that images are saved enters the key, not the folder, so a
+        store stays valid when it is moved.
+        """
+        d = self.to_dict()
+        if d.pop("save_images"):
+            d["save_images"] = True
+        blob = json.dumps(d, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
@@ -156,6 +170,8 @@ def _run(cell: Cell, device: torch.device, keep_images: bool, t0: float) -> Cell
     results = method.solve(problem, prior, params, num_samples=cell.num_samples)
 
     recon = torch.stack([r.reconstruction for r in results]).to(device)
+    if cell.save_images:
+        _save_images(cell, ids, results)
     m_mse, m_psnr = mse(recon, x).cpu().tolist(), psnr(recon, x).cpu().tolist()
     lp = _lpips(device)
     lp_vals = lp(recon, x) if lp.available else None
@@ -182,3 +198,32 @@ def _run(cell: Cell, device: torch.device, keep_images: bool, t0: float) -> Cell
         if prev is not None:
             out.images["measurement"] = prev.cpu()
     return out
+
+
+def image_to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] (clamped) -> uint8 as a saved PNG would hold it (decode: ``u8.float() / 127.5 - 1``); 4x
+    smaller than float32, which matters for FFHQ: 128 images x (1 + S) samples at 1024^2."""
+    return ((x.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def _save_images(cell: Cell, ids: list[str], results: list) -> Path:
+    """Write ``{"image_ids", "image_indices", "recon" uint8 [B,C,H,W], "samples" uint8
+    [B,S,C,H,W] or None}`` atomically (temporary file + ``os.replace``) before the cell's record
+    is stored, so a stored record implies its images exist."""
+    folder = Path(cell.save_images)
+    folder.mkdir(parents=True, exist_ok=True)
+    samples = [r.samples for r in results]
+    blob = {"image_ids": list(ids), "image_indices": list(cell.image_indices), "format": "uint8: x = u8 / 127.5 - 1",
+            "recon": image_to_uint8(torch.stack([r.reconstruction for r in results])),
+            "samples": None if any(s is None for s in samples) else image_to_uint8(torch.stack(samples))}
+    path = folder / f"{cell.key}.pt"
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(blob, f)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
