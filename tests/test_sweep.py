@@ -28,7 +28,7 @@ def run_cli(args: list[str], timeout: int = 600, **kw) -> subprocess.CompletedPr
 
 @pytest.mark.parametrize("args,expected", [
     (["--tasks", "inpaint,foo"], "valid tasks: colorize, cs, denoise, inpaint, inpaint_box, superres"),
-    (["--tasks", "inpaint", "--methods", "ilo,pulse"], "valid methods: csgm, ilo, ilo_unreg, sgilo"),
+    (["--tasks", "inpaint", "--methods", "ilo,pulse"], "valid methods: csgm, ilo, ilo_unreg"),
     (["--tasks", "inpaint", "--levels", "inpaint=abc"], "levels must be numbers"),
     (["--tasks", "inpaint", "--levels", "inpaint"], "expected task=level1,level2"),
     (["--tasks", "inpaint", "--levels", "cs=0.1"], "not in --tasks"),
