@@ -52,7 +52,7 @@ class SweepConfig:
     chunk_size: int = 1
     max_attempts: int = 2
     wandb: str = "auto"
-    ilo_paper_steps_scale: float | None = None  # None: 0.1 on the embedded prior, 1.0 on FFHQ
+    ilo_paper_steps_scale: float | None = None  # None: 0.075 on the embedded prior, 1.0 on FFHQ
     steps_scale: float = 1.0  # multiplies every method's step counts (quick smoke runs)
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
 
@@ -145,7 +145,7 @@ def _ilo_paper_params(cfg: SweepConfig) -> dict:
     p = method_registry.get("ilo").presets()["ilo_paper"]
     scale = cfg.ilo_paper_steps_scale
     if scale is None:
-        scale = 1.0 if cfg.prior == "ffhq" else 0.1
+        scale = 1.0 if cfg.prior == "ffhq" else 0.075
     from bench.priors.catalog import get_spec
 
     # a shallower generator than FFHQ's has fewer layers to start rounds at: keep the first rounds
@@ -330,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-attempts", type=int, default=2, help="tries per cell before it is recorded as failed")
     p.add_argument("--ilo-paper-steps-scale", type=float, default=None,
                    help="scale of the ILO paper schedule (300,300,300,100) for the ilo_paper variant "
-                        "(default 0.1 on the embedded prior, 1 on FFHQ)")
+                        "(default 0.075 on the embedded prior, i.e. 74 steps, 1 on FFHQ)")
     p.add_argument("--steps-scale", type=float, default=1.0,
                    help="multiply every method's step counts (e.g. 0.1 for a quick smoke run)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved plan and exit")

@@ -42,7 +42,7 @@ class CSGM(Method):
 
     def grid(self, scale: str = "embedded") -> list[Hyper]:
         if scale == "embedded":  # quick grid: sized so the default sweep fits 10 minutes on 2 cores
-            return [CSGMParams(steps=120, lr=lr) for lr in (0.03, 0.1)]
+            return [CSGMParams(steps=75, lr=lr) for lr in (0.03, 0.1)]
         return [CSGMParams(steps=300, lr=lr, restarts=r) for lr in (0.03, 0.1, 0.3) for r in (1, 3)]
 
     def solve(self, problem: Problem, prior: Prior, params: CSGMParams, num_samples: int = 1) -> list[ImageResult]:

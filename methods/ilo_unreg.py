@@ -13,7 +13,7 @@ class ILOUnregularized(Method):
 
     def grid(self, scale: str = "embedded") -> list[Hyper]:
         if scale == "embedded":
-            return [RoundParams(steps=(40, 40, 40), lr=(lr,)) for lr in (0.05, 0.1)]
+            return [RoundParams(steps=(25, 25, 25), lr=(lr,)) for lr in (0.05, 0.1)]
         return [RoundParams(steps=(300, 300, 300, 100), lr=(lr,)) for lr in (0.03, 0.05, 0.1)]
 
     def solve(self, problem: Problem, prior: Prior, params: RoundParams, num_samples: int = 1) -> list[ImageResult]:

@@ -109,7 +109,7 @@ class SGILO(Method):
     def grid(self, scale: str = "embedded") -> list[Hyper]:
         if scale == "embedded":
             # the embedded prior has a score model of the state after layer 1 (used by round 2)
-            return [SGILOParams(steps=(40, 40, 40), lr=(0.05,), temperature=(0.0, 0.0, temp), noise_temp=0.01,
+            return [SGILOParams(steps=(25, 25, 25), lr=(0.05,), temperature=(0.0, 0.0, temp), noise_temp=0.01,
                                 latent_noise_temp=0.0)
                     for temp in (1.0, 30.0)]
         return [SGILOParams(temperature=(0.0, temp, temp), noise_temp=nt)
