@@ -37,6 +37,8 @@ class PriorSpec:
 
 
 _SPECS: dict[str, PriorSpec] = {}
+_FACTORIES: dict[str, Callable[[str], PriorSpec]] = {}  # name prefix -> spec builder (parametric families)
+_FAMILY_SPECS: dict[str, PriorSpec] = {}  # specs built by factories (kept out of prior_names())
 
 
 def register_prior(spec: PriorSpec) -> PriorSpec:
@@ -44,14 +46,28 @@ def register_prior(spec: PriorSpec) -> PriorSpec:
     return spec
 
 
+def register_prior_factory(prefix: str, factory: Callable[[str], PriorSpec]) -> None:
+    """A family of priors named ``prefix...`` (e.g. ``relu-k10-d2-s3``), built on first use.
+
+    ``factory(name)`` returns the PriorSpec or raises KeyError explaining the name pattern.
+    """
+    _FACTORIES[prefix] = factory
+
+
 def prior_names() -> list[str]:
     return sorted(_SPECS)
 
 
 def get_spec(name: str) -> PriorSpec:
-    if name not in _SPECS:
-        raise KeyError(f"unknown prior {name!r}; valid priors: {', '.join(prior_names())}")
-    return _SPECS[name]
+    if name in _SPECS:
+        return _SPECS[name]
+    if name in _FAMILY_SPECS:
+        return _FAMILY_SPECS[name]
+    for prefix, factory in _FACTORIES.items():
+        if name.startswith(prefix):
+            return _FAMILY_SPECS.setdefault(name, factory(name))
+    families = "".join(f", {p}..." for p in sorted(_FACTORIES))
+    raise KeyError(f"unknown prior {name!r}; valid priors: {', '.join(prior_names())}{families}")
 
 
 @functools.lru_cache(maxsize=4)
@@ -183,3 +199,13 @@ def _tiny_images(image_set: str) -> tuple[torch.Tensor, list[str]]:
 register_prior(PriorSpec(
     "tiny", "seeded random 16x16 generator and its own samples: for tests and dry runs only, never results",
     _load_tiny, _tiny_images, grid_scale="embedded", n_layers=3))
+
+
+# ----------------------------------------------------------------------------- relu-... (theory)
+def _relu_factory(name: str) -> PriorSpec:
+    from bench.priors.relu_net import prior_spec
+
+    return prior_spec(name)
+
+
+register_prior_factory("relu-", _relu_factory)

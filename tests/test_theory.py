@@ -1,0 +1,211 @@
+"""Random ReLU generators (SGILO Thm 3.1 setting), the langevin method and the theory experiment."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import methods
+import tasks
+from bench import theory as th
+from bench.priors import relu_net as rn
+from bench.priors.catalog import get_spec, load_images, load_prior
+from bench.runner import Cell, run_cell
+from methods import langevin
+from methods._core import Problem
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+# ----------------------------------------------------------------------------- generator
+@pytest.mark.parametrize("weight_var", [2.0, 1.0])
+def test_weight_statistics_match_the_configured_variance(weight_var):
+    widths = (10, 47, 400)
+    ws = rn.sample_weights(widths, seed=3, weight_var=weight_var)
+    assert [tuple(w.shape) for w in ws] == [(47, 10), (400, 47)]
+    for w in ws:
+        n = w.numel()
+        target = weight_var / w.shape[0]  # N(0, weight_var / n_i), n_i = output width
+        assert abs(w.mean().item()) < 4 * math.sqrt(target / n)
+        assert w.var().item() == pytest.approx(target, rel=4 * math.sqrt(2 / n))
+
+
+def test_weights_are_seeded():
+    a, b, c = (rn.sample_weights((5, 17, 100), s) for s in (7, 7, 8))
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert not any(torch.equal(x, y) for x, y in zip(a, c))
+
+
+def test_variance_two_over_n_preserves_norms():
+    """The appendix's scaling: E||G(z)||^2 = ||z||^2 (and the literal 'relu(2Wz)' would not)."""
+    ws = rn.sample_weights(rn.layer_widths(10, 2), seed=0)
+    z = torch.randn(500, 10, generator=torch.Generator().manual_seed(0))
+    ratio = (rn.generate(ws, z).pow(2).sum(1) / z.pow(2).sum(1)).mean().item()
+    assert ratio == pytest.approx(1.0, abs=0.15)
+
+
+def test_widths_rule_and_expansivity_check():
+    assert rn.layer_widths(10, 2) == (10, 47, 400)  # 2*10*ln10 -> 47; 2*47*ln47 = 362 -> 20^2
+    assert rn.layer_widths(10, 2, square_output=False) == (10, 47, 362)
+    ok = rn.expansivity(rn.layer_widths(10, 2), c=2.0)
+    assert ok.ok and all(r >= 2.0 for r in ok.log_ratios) and "(>= 2)" in ok.describe()
+    bad = rn.expansivity((10, 20, 40), c=2.0)  # only 2x per layer: below c n log n
+    assert not bad.ok and bad.log_ratios[0] == pytest.approx(20 / (10 * math.log(10)))
+    for k in (3, 5, 20):
+        assert rn.expansivity(rn.layer_widths(k, 3, 1.5), c=1.5).ok
+
+
+def test_generator_is_positively_homogeneous_and_batched():
+    inst = th.make_instances(th.Setting(5), 3, tag="unit")
+    z = torch.randn(3, 4, 5, generator=torch.Generator().manual_seed(1))
+    gz = rn.generate(inst.weights, z)
+    for a in (0.3, 2.5):
+        torch.testing.assert_close(rn.generate(inst.weights, a * z), a * gz, rtol=1e-5, atol=1e-6)
+    single = rn.generate([w[1] for w in inst.weights], z[1])  # batched == instance alone
+    torch.testing.assert_close(gz[1], single, rtol=1e-5, atol=1e-6)
+
+
+def test_gradient_matches_autograd_and_finite_differences():
+    inst = th.make_instances(th.Setting(4), 2, tag="unit")
+    w64 = [w.double() for w in inst.weights]
+    A, y = inst.A.double(), inst.y.double()
+    z = torch.randn(2, 3, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(2), requires_grad=True)
+    f, g = rn.loss_and_grad(w64, A, y, z.detach())
+    f_auto = (rn.generate(w64, z) @ A.transpose(-1, -2) - y).pow(2).sum(-1)
+    (g_auto,) = torch.autograd.grad(f_auto.sum(), z)
+    torch.testing.assert_close(f, f_auto.detach())
+    torch.testing.assert_close(g, g_auto)
+    h, e = 1e-6, torch.zeros_like(z)
+    e[0, 1, 2] = 1.0
+    fp, _ = rn.loss_and_grad(w64, A, y, z.detach() + h * e)
+    fm, _ = rn.loss_and_grad(w64, A, y, z.detach() - h * e)
+    assert ((fp - fm)[0, 1] / (2 * h)).item() == pytest.approx(g[0, 1, 2].item(), rel=1e-5, abs=1e-8)
+
+
+def test_exact_inversion_of_in_range_signals():
+    ws = rn.sample_weights(rn.layer_widths(6, 2), seed=4)
+    z = torch.randn(3, 6, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(rn.invert(ws, rn.generate(ws, z)), z, rtol=1e-4, atol=1e-4)
+
+
+def test_saddle_constants():
+    assert rn.expected_saddle_rho(1) == pytest.approx(0.0, abs=1e-12)  # g(pi) = pi/2
+    assert rn.expected_saddle_rho(2) == pytest.approx(1 / math.pi)  # g(pi/2) = arccos(1/pi)
+    inst = th.make_instances(th.Setting(5), 4, tag="unit")
+    u = inst.z_star
+    f_at = lambda r: rn.loss_and_grad(inst.weights, inst.A, inst.y, -r.unsqueeze(-1) * u)[0]  # noqa: E731
+    f0 = f_at(inst.rho)
+    for d in (-0.05, 0.05):  # rho minimises f on the ray -z*
+        assert (f_at(inst.rho + d) >= f0 - 1e-6).all()
+
+
+def test_langevin_step_is_the_theorems_update():
+    z, g, u = torch.ones(3), torch.full((3,), 2.0), torch.full((3,), -1.0)
+    torch.testing.assert_close(rn.langevin_step(z, g, 0.1, None, None), z - 0.2)
+    torch.testing.assert_close(rn.langevin_step(z, g, 0.1, math.inf, u), z - 0.2)
+    torch.testing.assert_close(rn.langevin_step(z, g, 0.1, 50.0, u), z - 0.2 - math.sqrt(0.2 / 50.0))
+    assert rn.effective_beta(50.0, 10, per_dim=True) == 500.0 and rn.effective_beta(None, 10, True) is None
+
+
+def test_sliced_wasserstein():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(400, 6, generator=gen)
+    dirs = th.random_directions(6, 256, gen)
+    assert th.sliced_w2(x, x, dirs).item() == pytest.approx(0.0, abs=1e-6)
+    shift = torch.tensor([0.6, 0, 0, 0, 0, 0])
+    # a shift v moves every projection by <v, theta>: SW^2 = E<v, theta>^2 = ||v||^2 / k
+    assert th.sliced_w2(x + shift, x, dirs).item() == pytest.approx(0.6 / math.sqrt(6), rel=0.15)
+
+
+# ----------------------------------------------------------------------------- the saddle
+def test_langevin_escapes_the_saddle_where_gradient_descent_stays():
+    """Instance 29 of (k=5, c=4, tag 'test'): GD started at -rho z* (+0.02 jitter) never leaves
+    B(-rho z*, 0.25) in 600 steps; Langevin (beta = 50 k) from the same starts reaches B(z*, 0.25)."""
+    inst = th.make_instances(th.Setting(5, expansion=4.0), 1, tag="test", first=29)
+    z0 = th.initial(inst, "neg_star", 16, 0.02, torch.Generator().manual_seed(0))
+    max_neg = {}
+    for name, beta in (("GD", None), ("Langevin", 250.0)):
+        far = torch.zeros(1, 16)
+
+        def observe(t: int, z: torch.Tensor) -> None:
+            torch.maximum(far, th.distances(inst, z)["neg"], out=far)
+
+        z = th.simulate(inst, z0, 600, 0.05, beta, torch.Generator().manual_seed(1), observe)
+        max_neg[name] = far
+        max_neg[name + "_star"] = (th.distances(inst, z)["star"] < 0.25).float().mean().item()
+    assert (max_neg["GD"] < 0.25).all(), max_neg["GD"]  # GD stays near -rho z* for all 600 steps
+    assert max_neg["GD_star"] == 0.0
+    assert max_neg["Langevin_star"] >= 0.75, max_neg["Langevin_star"]  # Langevin escapes in most chains
+
+
+# ----------------------------------------------------------------------------- harness plumbing
+def test_catalog_factory_builds_relu_priors_with_in_range_images():
+    prior = load_prior("relu-k10-d2-s3")
+    assert prior.latent_dim == 10 and prior.image_shape == (1, 20, 20) and prior.widths == (10, 47, 400)
+    x, ids = load_images("relu-k10-d2-s3", "tune")
+    assert x.shape == (8, 1, 20, 20) and len(set(ids)) == 8
+    z = prior.invert(x)
+    torch.testing.assert_close(z.norm(dim=1), torch.ones(8), rtol=1e-4, atol=1e-4)  # ||z*|| = 1
+    torch.testing.assert_close(prior.generate(z), x, rtol=1e-4, atol=1e-5)
+    assert get_spec("relu-k5-d3-s0-c1.5").n_layers == 3
+    with pytest.raises(KeyError, match="relu-k<latent dim>"):
+        get_spec("relu-kten")
+    with pytest.raises(KeyError, match="valid priors"):
+        get_spec("nonsense")
+
+
+def _problem(prior, batch: int, seeds=None):
+    x, _ = load_images(prior.name, "test")
+    x = x[:batch]
+    op = tasks.get("cs").build(0.5, prior.image_shape, seed=1)
+    return Problem(op.measure(x), op, seeds or list(range(10, 10 + batch)), reference=x), x
+
+
+def test_langevin_method_batch_equals_single_and_gd_recovers():
+    prior = load_prior("relu-k5-d2-s1")
+    m = methods.get("langevin")
+    problem, x = _problem(prior, 3)
+    p = m.Params(steps=60, eta=0.05, beta=50.0)
+    batch = m.solve(problem, prior, p, num_samples=2)
+    for i in range(3):
+        alone = Problem(problem.y[i:i + 1], problem.operator, [problem.seeds[i]], reference=x[i:i + 1])
+        one = m.solve(alone, prior, p, num_samples=2)[0]
+        torch.testing.assert_close(batch[i].reconstruction, one.reconstruction, rtol=1e-5, atol=1e-6)
+        assert batch[i].samples.shape == (2, 1, 10, 10) and len(batch[i].trace) == 61
+    assert m.params_from_dict(p.to_dict()) == p
+    gd = m.solve(problem, prior, m.Params(steps=300, eta=0.05, beta=None))
+    assert min(r.measurement_loss for r in gd) < 1e-4  # GD reaches the signal on some images
+    z0 = langevin._init(m.Params(init="neg_star", scale=0.0), problem, prior, problem.y, torch.zeros(3, 5), 1)
+    z_star = prior.invert(x)  # the oracle init sits on the ray -z*, at the exact ray minimiser
+    cos = torch.nn.functional.cosine_similarity(z0, -z_star, dim=1)
+    assert ((cos > 0.9999) | (z0.norm(dim=1) == 0)).all()
+    rho = z0.norm(dim=1) / z_star.norm(dim=1)
+    for r in (0.9, 1.1):
+        f = (problem.operator.forward(prior.generate(r * z0)) - problem.y).pow(2).sum(1)
+        f0 = (problem.operator.forward(prior.generate(z0)) - problem.y).pow(2).sum(1)
+        assert (f >= f0 - 1e-6).all() and (rho >= 0).all()
+
+
+def test_run_cell_with_relu_prior_cs_task_and_langevin():
+    cell = Cell("theory", "tune", "relu-k5-d2-s0", "cs", 0.5, "langevin", {"steps": 100, "eta": 0.05, "beta": 50.0},
+                "tune", (0, 1), seed=0)
+    res = run_cell(cell, device="cpu")
+    assert res.status == "ok", res.reason
+    assert all(math.isfinite(r["mse"]) for r in res.rows) and len(res.traces[0]["loss"]) == 101
+    wrong = run_cell(Cell("theory", "tune", "tiny", "cs", 0.5, "langevin", {"steps": 2}, "tune", (0,)), device="cpu")
+    assert wrong.status == "failed" and "latent_dim" in wrong.reason
+
+
+def test_quick_cli_writes_plots_json_and_report(tmp_path):
+    assert th.main(["--quick", "--out", str(tmp_path)]) == 0
+    for name in ("escape.png", "mixing.png", "scaling.png", "theory.json", "report.md"):
+        assert (tmp_path / name).stat().st_size > 0
+    report = (tmp_path / "report.md").read_text()
+    assert "What agrees with the theorem" in report and "nan" not in report.lower().replace("n/a", "")
