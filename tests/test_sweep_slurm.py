@@ -98,3 +98,26 @@ def test_cancelled_job_is_recorded_failed_and_retried(require_slurm, tmp_path):
     rows = store.rows()
     assert len([r for r in rows if r["stage"] == "tune"]) == 2 * 8  # retried: nothing lost, nothing duplicated
     assert all(r["status"] == "ok" for r in rows)
+
+
+def test_timed_out_job_is_requeued_and_skips_finished_cells(require_slurm, tmp_path):
+    """submitit's checkpoint contract: at the time limit ChunkJob is requeued with the same
+    arguments and the store makes the second run skip what the first one finished."""
+    import submitit
+
+    from bench.execution import ChunkJob
+    from bench.runner import Cell
+
+    store_root = tmp_path / "store"
+    cells = [Cell("requeue", "tune", "tiny", "inpaint", 0.5, "csgm", {"steps": 400}, "tune", (i % 8,), seed=i)
+             for i in range(30)]
+    ex = submitit.AutoExecutor(folder=str(tmp_path / "slurm"), cluster="slurm")
+    ex.update_parameters(timeout_min=1, slurm_partition=require_slurm, cpus_per_task=1, mem_gb=1,
+                         slurm_signal_delay_s=25)
+    job = ex.submit(ChunkJob(), [c.to_dict() for c in cells], str(store_root), 2, "disabled")
+    counts = job.result()  # blocks through the requeue(s)
+    store = ResultStore(store_root)
+    assert all(store.is_done(c) for c in cells)
+    assert counts["skipped"] > 0, counts  # the requeued run found finished cells and did not redo them
+    assert counts["ok"] + counts["skipped"] == len(cells)
+    assert len(store.rows()) == len(cells)
