@@ -39,6 +39,29 @@ class SlurmConfig:
     signal_delay_s: int = 90  # seconds before the time limit that submitit gets USR2 (keep < timeout)
 
 
+def add_slurm_arguments(parser) -> None:
+    """The SLURM options shared by every command that submits cells (sweep, fairness)."""
+    g = parser.add_argument_group("SLURM (submitit)")
+    g.add_argument("--slurm-partition", default=os.environ.get("BENCH_SLURM_PARTITION", ""))
+    g.add_argument("--slurm-gpus", type=int, default=None,
+                   help="GPUs per job (default $BENCH_SLURM_GPUS, else 1 for ffhq and 0 for the CPU-sized priors)")
+    g.add_argument("--slurm-cpus", type=int, default=4)
+    g.add_argument("--slurm-mem-gb", type=int, default=32)
+    g.add_argument("--slurm-time-min", type=int, default=240)
+    g.add_argument("--slurm-account", default="")
+    g.add_argument("--slurm-signal-delay-s", type=int, default=90,
+                   help="seconds before the time limit at which a job checkpoints and is requeued")
+
+
+def slurm_config_from_args(a, prior: str) -> SlurmConfig:
+    gpus = a.slurm_gpus
+    if gpus is None:
+        gpus = int(os.environ.get("BENCH_SLURM_GPUS", "1" if prior == "ffhq" else "0"))
+    return SlurmConfig(partition=a.slurm_partition, gpus_per_node=gpus, cpus_per_task=a.slurm_cpus,
+                       mem_gb=a.slurm_mem_gb, timeout_min=a.slurm_time_min, account=a.slurm_account,
+                       signal_delay_s=a.slurm_signal_delay_s)
+
+
 def slurm_alive() -> tuple[bool, str]:
     """Is a SLURM controller answering? (submitit only checks that ``srun`` exists)."""
     if shutil.which("scontrol") is None:

@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from bench.execution import SlurmConfig, execute, resolve_executor
+from bench.execution import SlurmConfig, add_slurm_arguments, execute, resolve_executor, slurm_config_from_args
 from bench.runner import Cell
 from bench.store import ResultStore
 
@@ -674,13 +674,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the resolved plan and exit")
     p.add_argument("--plan-only", action="store_true",
                    help="write <out>/plan_fairness.json for slurm/grid.sh, print the sbatch line and exit")
-    g = p.add_argument_group("SLURM (submitit)")
-    g.add_argument("--slurm-partition", default=os.environ.get("BENCH_SLURM_PARTITION", ""))
-    g.add_argument("--slurm-gpus", type=int, default=None, help="GPUs per job (default 1 for ffhq, 0 otherwise)")
-    g.add_argument("--slurm-cpus", type=int, default=4)
-    g.add_argument("--slurm-mem-gb", type=int, default=32)
-    g.add_argument("--slurm-time-min", type=int, default=240)
-    g.add_argument("--slurm-account", default="")
+    add_slurm_arguments(p)
     return p
 
 
@@ -723,9 +717,7 @@ def config_from_args(a: argparse.Namespace) -> FairnessConfig:
         raise UsageError(f"--from-sweep {from_sweep}: not a sweep store (no cells/ folder)")
     executor = a.executor
     chunk = a.chunk_size or (8 if resolve_executor(executor) == "slurm" else 1)
-    gpus = a.slurm_gpus if a.slurm_gpus is not None else int(os.environ.get("BENCH_SLURM_GPUS", "1" if a.prior == "ffhq" else "0"))
-    slurm = SlurmConfig(partition=a.slurm_partition, gpus_per_node=gpus, cpus_per_task=a.slurm_cpus, mem_gb=a.slurm_mem_gb,
-                        timeout_min=a.slurm_time_min, account=a.slurm_account)
+    slurm = slurm_config_from_args(a, a.prior)
     return FairnessConfig(
         prior=a.prior, methods=method_names, factors=factors, samples=a.samples,
         out=Path(a.out) if a.out else Path("runs") / f"fairness-{a.prior}", from_sweep=from_sweep,

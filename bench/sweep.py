@@ -23,7 +23,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.execution import SlurmConfig, chunked, execute, resolve_executor, slurm_alive
+from bench.execution import (SlurmConfig, add_slurm_arguments, chunked, execute, resolve_executor,
+                             slurm_config_from_args)
 from bench.runner import Cell
 from bench.store import ResultStore
 
@@ -335,15 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="multiply every method's step counts (e.g. 0.1 for a quick smoke run)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved plan and exit")
     p.add_argument("--plan-only", choices=["tune", "eval"], help="write plan_<stage>.json for slurm/grid.sh and exit")
-    g = p.add_argument_group("SLURM (submitit)")
-    g.add_argument("--slurm-partition", default=os.environ.get("BENCH_SLURM_PARTITION", ""))
-    g.add_argument("--slurm-gpus", type=int, default=None,
-                   help="GPUs per job (default $BENCH_SLURM_GPUS, else 1 for ffhq and 0 for the CPU-sized embedded prior)")
-    g.add_argument("--slurm-cpus", type=int, default=4)
-    g.add_argument("--slurm-mem-gb", type=int, default=32)
-    g.add_argument("--slurm-time-min", type=int, default=240)
-    g.add_argument("--slurm-account", default="")
-    g.add_argument("--slurm-signal-delay-s", type=int, default=90)
+    add_slurm_arguments(p)
     return p
 
 
@@ -360,12 +353,7 @@ def config_from_args(a: argparse.Namespace) -> SweepConfig:
     out = Path(a.out) if a.out else Path("runs") / f"{a.prior}-{'-'.join(task_names)}"
     executor = a.executor
     chunk = a.chunk_size or (8 if resolve_executor(executor) == "slurm" else 1)
-    gpus = a.slurm_gpus
-    if gpus is None:
-        gpus = int(os.environ.get("BENCH_SLURM_GPUS", "1" if a.prior == "ffhq" else "0"))
-    slurm = SlurmConfig(partition=a.slurm_partition, gpus_per_node=gpus, cpus_per_task=a.slurm_cpus,
-                        mem_gb=a.slurm_mem_gb, timeout_min=a.slurm_time_min, account=a.slurm_account,
-                        signal_delay_s=a.slurm_signal_delay_s)
+    slurm = slurm_config_from_args(a, a.prior)
     return SweepConfig(task_names, method_names, levels, a.prior, out, a.seed, a.n_test, a.eval_batch, executor,
                        a.workers, chunk, a.max_attempts, a.wandb, a.ilo_paper_steps_scale, a.steps_scale, slurm)
 
