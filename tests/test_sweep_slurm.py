@@ -100,9 +100,11 @@ def test_cancelled_job_is_recorded_failed_and_retried(require_slurm, tmp_path):
     assert all(r["status"] == "ok" for r in rows)
 
 
-def test_timed_out_job_is_requeued_and_skips_finished_cells(require_slurm, tmp_path):
-    """submitit's checkpoint contract: at the time limit ChunkJob is requeued with the same
-    arguments and the store makes the second run skip what the first one finished."""
+def test_preempted_job_is_requeued_and_skips_finished_cells(require_slurm, tmp_path):
+    """submitit's checkpoint contract: on USR2 (what Slurm sends before preemption or the time
+    limit) ChunkJob is requeued with the same arguments, and the store makes the second run skip
+    the cells the first one finished. The signal is sent by hand once a few cells are stored, so
+    the test does not depend on when slurmctld gets round to the time limit."""
     import submitit
 
     from bench.execution import ChunkJob
@@ -110,21 +112,25 @@ def test_timed_out_job_is_requeued_and_skips_finished_cells(require_slurm, tmp_p
 
     store_root = tmp_path / "store"
     cells = [Cell("requeue", "tune", "tiny", "inpaint", 0.5, "csgm", {"steps": 400}, "tune", (i % 8,), seed=i)
-             for i in range(30)]
+             for i in range(16)]
+    store = ResultStore(store_root)
     ex = submitit.AutoExecutor(folder=str(tmp_path / "slurm"), cluster="slurm")
-    ex.update_parameters(timeout_min=1, slurm_partition=require_slurm, cpus_per_task=1, mem_gb=1,
-                         slurm_signal_delay_s=25)
+    ex.update_parameters(timeout_min=10, slurm_partition=require_slurm, cpus_per_task=1, mem_gb=1)
     job = ex.submit(ChunkJob(), [c.to_dict() for c in cells], str(store_root), 2, "disabled")
-    deadline = time.time() + 500
+    deadline = time.time() + 400
+    signalled = False
     while not job.done() and time.time() < deadline:
+        if not signalled and sum(store.is_done(c) for c in cells) >= 3:
+            subprocess.run(["scancel", "--signal=USR2", str(job.job_id)], check=True)
+            signalled = True
         # Slurm holds a requeued job for ~2 minutes (Reason=BeginTime); release it at once
         reason = subprocess.run(["squeue", "-h", "-j", str(job.job_id), "-o", "%r"], capture_output=True, text=True)
         if "BeginTime" in reason.stdout:
             subprocess.run(["scontrol", "update", f"JobId={job.job_id}", "StartTime=now"], capture_output=True)
-        time.sleep(2)
-    counts = job.result()  # the last run's counts (after the requeue(s))
-    store = ResultStore(store_root)
+        time.sleep(1)
+    assert signalled, "the job finished before 3 cells were stored (too fast to signal?)"
+    counts = job.result()  # the requeued run's counts
     assert all(store.is_done(c) for c in cells)
-    assert counts["skipped"] > 0, counts  # the requeued run found finished cells and did not redo them
+    assert counts["skipped"] >= 3, counts  # the requeued run found finished cells and did not redo them
     assert counts["ok"] + counts["skipped"] == len(cells)
     assert len(store.rows()) == len(cells)
