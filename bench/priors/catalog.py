@@ -19,6 +19,7 @@ from typing import Callable
 import torch
 
 import bench.embedded.assets  # noqa: F401 - registers the embedded assets
+import bench.priors.official_scores  # noqa: F401 - registers the official SGILO score checkpoints
 from bench.assets import MissingAssetError, asset_path, get_asset
 from bench.priors.prior import Prior
 

@@ -1,0 +1,50 @@
+"""The official SGILO score checkpoints as registered assets, with the metadata they need.
+
+Each file (a plain state dict, read with ``weights_only=True``) models one tensor of NVIDIA's
+FFHQ generator; the normalisation constants are those solve_inverse.yaml uses (one gen_min /
+gen_max pair for every layer, SGILO_FACTS 4), the SDE is VP (beta 0.1..20, N = 1000), and the
+hot-sampler settings come from each network's yaml (SGILO_FACTS 5). The official round-k model
+``layerK`` is our state after generator layer K-1 (bench.priors.score_prior.OFFICIAL_LAYER_INDEX).
+"""
+from __future__ import annotations
+
+from bench.assets import Asset, get_asset, register_asset
+
+GEN_MIN, GEN_MAX = -1.4007, 2.3453
+LATENT_MIN, LATENT_MAX = -3.0592, 3.0290
+SOURCE = ("the checkpoint zip linked from the official SGILO README (giannisdaras/sgilo), "
+          "checkpoints/score_based/vp_sde/{name}.pth (the README says vp/, the yamls say vp_sde/)")
+
+OFFICIAL_SCORES: dict[str, dict] = {
+    "latent": {"shape": (512, 18, 1), "our_layer": None, "models": "z-space latents [18, 512] of CSGM inversions",
+               "norm": (LATENT_MIN, LATENT_MAX), "hot_steps": 1, "snr": 1e-4},
+    "layer1": {"shape": (512, 4, 4), "our_layer": 0, "models": "ILO-inverted FFHQ, NVIDIA block b4 output",
+               "norm": (GEN_MIN, GEN_MAX), "hot_steps": 1, "snr": 1e-4},
+    "layer2": {"shape": (512, 8, 8), "our_layer": 1, "models": "ILO-inverted FFHQ, NVIDIA block b8 output",
+               "norm": (GEN_MIN, GEN_MAX), "hot_steps": 1, "snr": 1e-4},
+    "layer3": {"shape": (512, 16, 16), "our_layer": 2, "models": "ILO-inverted FFHQ, NVIDIA block b16 output",
+               "norm": (GEN_MIN, GEN_MAX), "hot_steps": 1, "snr": 1e-4},
+    "syn_layer3": {"shape": (512, 16, 16), "our_layer": 2, "models": "b16 outputs of Gaussian inputs ('syn')",
+                   "norm": (GEN_MIN, GEN_MAX), "hot_steps": 5, "snr": 5e-3},
+}
+SDE = {"type": "VP", "beta_min": 0.1, "beta_max": 20.0, "N": 1000}
+
+for _name, _meta in OFFICIAL_SCORES.items():
+    register_asset(Asset(
+        f"sgilo-score-{_name}", f"sgilo_{_name}.pth",
+        f"official SGILO score network '{_name}' ({_meta['models']}; tensor {list(_meta['shape'])})",
+        SOURCE.format(name=_name) + f"; copy {_name}.pth here as sgilo_{_name}.pth", size_hint="280 MB",
+        meta={**_meta, "sde": SDE, "official_name": _name}))
+
+
+def load_official_score(name: str, path=None):
+    """A ScorePrior from an official checkpoint, with the normalisation and metadata above."""
+    from bench.priors.score_prior import ScorePrior
+
+    if name not in OFFICIAL_SCORES:
+        raise KeyError(f"unknown official score network {name!r}; known: {', '.join(OFFICIAL_SCORES)}")
+    asset = get_asset(f"sgilo-score-{name}")
+    lo, hi = OFFICIAL_SCORES[name]["norm"]
+    prior = ScorePrior.from_official_file(path or asset.require(), name, lo, hi)
+    prior.metadata.update({k: v for k, v in asset.meta.items() if k != "shape"} | {"shape": list(asset.meta["shape"])})
+    return prior
