@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from bench.execution import run_chunk
+from bench.execution import run_chunk, slurm_threads
 from bench.store import read_plan
 
 
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         n = (len(cells) + a.chunk_size - 1) // a.chunk_size
         print(f"chunk {a.index} is empty: the plan has {len(cells)} cells = {n} chunks of {a.chunk_size}", file=sys.stderr)
         return 2
-    counts = run_chunk(chunk, str(plan.parent), a.max_attempts, None, a.wandb)
+    counts = run_chunk(chunk, str(plan.parent), a.max_attempts, None, a.wandb, slurm_threads())
     print(json.dumps({"plan": str(plan), "index": a.index, **counts}))
     return 0
 
