@@ -16,12 +16,8 @@ from methods._core import Problem
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models are dominated by threading overhead; keep runs deterministic and fast."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+def _one_thread(one_thread):
+    """Tiny models are dominated by threading overhead (see conftest.one_thread)."""
 
 
 def smooth_random_prior(style_dim: int = 8, size: int = 16, seed: int = 0) -> Prior:

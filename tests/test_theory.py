@@ -17,11 +17,8 @@ from methods._core import Problem
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+def _one_thread(one_thread):
+    """Tiny models are dominated by threading overhead (see conftest.one_thread)."""
 
 
 # ----------------------------------------------------------------------------- generator

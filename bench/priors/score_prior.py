@@ -64,7 +64,25 @@ class PriorLike(Protocol):
     def score(self, h: torch.Tensor, t: TimeLike) -> torch.Tensor: ...
 
 
-class ScorePrior(nn.Module):
+class _NormalizedSpace:
+    """Min/max normalisation shared by every prior: y = (h - min) / (max - min + 1e-8)."""
+
+    norm_min: float
+    norm_max: float
+
+    @property
+    def scale(self) -> float:
+        """dh = scale * dy."""
+        return self.norm_max - self.norm_min + NORM_EPS
+
+    def normalize(self, h: torch.Tensor) -> torch.Tensor:
+        return normalize(h, self.norm_min, self.norm_max)
+
+    def denormalize(self, y: torch.Tensor) -> torch.Tensor:
+        return denormalize(y, self.norm_min, self.norm_max)
+
+
+class ScorePrior(_NormalizedSpace, nn.Module):
     """Score network + VP-SDE + normalisation constants + the generator layer it models."""
 
     def __init__(self, model: ScoreViT, sde: VPSDE | None = None, norm_min: float = 0.0, norm_max: float = 1.0,
@@ -75,18 +93,6 @@ class ScorePrior(nn.Module):
         self.norm_min, self.norm_max = float(norm_min), float(norm_max)
         self.layer = layer
         self.metadata = dict(metadata or {})
-
-    # ---------------------------------------------------------------- spaces
-    @property
-    def scale(self) -> float:
-        """ds: dh = scale dy."""
-        return self.norm_max - self.norm_min + NORM_EPS
-
-    def normalize(self, h: torch.Tensor) -> torch.Tensor:
-        return normalize(h, self.norm_min, self.norm_max)
-
-    def denormalize(self, y: torch.Tensor) -> torch.Tensor:
-        return denormalize(y, self.norm_min, self.norm_max)
 
     # ---------------------------------------------------------------- scores
     def eps(self, y: torch.Tensor, t: TimeLike) -> torch.Tensor:
@@ -164,7 +170,7 @@ def image_to_latent(x: torch.Tensor) -> torch.Tensor:
     return x.squeeze(-1).permute(0, 2, 1)
 
 
-class GaussianScorePrior:
+class GaussianScorePrior(_NormalizedSpace):
     """Exact prior for data N(mu, diag(sigma^2)) in normalised space: the diffused density at time t
     is N(m mu, m^2 sigma^2 + std^2) with m = exp(c(t)). The reference the tests compare against."""
 
@@ -173,16 +179,6 @@ class GaussianScorePrior:
         self.mu, self.sigma = mu, sigma
         self.sde = sde or VPSDE()
         self.norm_min, self.norm_max = float(norm_min), float(norm_max)
-
-    @property
-    def scale(self) -> float:
-        return self.norm_max - self.norm_min + NORM_EPS
-
-    def normalize(self, h: torch.Tensor) -> torch.Tensor:
-        return normalize(h, self.norm_min, self.norm_max)
-
-    def denormalize(self, y: torch.Tensor) -> torch.Tensor:
-        return denormalize(y, self.norm_min, self.norm_max)
 
     def moments(self, t: TimeLike, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, variance) of the diffused Gaussian at time t, broadcast to ``like``."""
