@@ -16,13 +16,14 @@ from pathlib import Path
 import torch
 
 STAGES = ("gan", "export", "classifier", "invert", "score")
-SCORE_LAYERS = (1, 2)  # states after layers 1 (128x8x8) and 2 (128x16x16): what SGILO's rounds 2 and 3 optimise
+SCORE_LAYERS = (0, 1)  # states after layers 0 (128x4x4) and 1 (128x8x8): what SGILO's rounds 1 and 2 optimise,
+# the analogue of the official layer1/layer2 score models (FFHQ 4x4 / 8x8 blocks' outputs)
 
 
-def stage_gan(work: Path, minutes: float, threads: int) -> None:
+def stage_gan(work: Path, minutes: float, threads: int, device: str) -> None:
     from bench.embedded.train_gan import GanConfig, train
 
-    train(GanConfig(out=str(work / "gan"), minutes=minutes, threads=threads))
+    train(GanConfig(out=str(work / "gan"), minutes=minutes, threads=threads, device=device or ""))
 
 
 def stage_export(work: Path) -> None:
@@ -37,22 +38,34 @@ def stage_classifier(work: Path, threads: int) -> None:
     classifier.main(["train", "--out", str(work / "classifier")])
 
 
-def stage_invert(work: Path, n: int, threads: int) -> None:
+def stage_invert(work: Path, n: int, threads: int, device: str) -> None:
+    from bench.device import get_device
     from bench.embedded.invert import invert_training_images
     from bench.priors.catalog import load_prior
 
     torch.set_num_threads(threads)
-    invert_training_images(load_prior("embedded"), work / "inversions", n=n)
+    invert_training_images(load_prior("embedded", get_device(device or None)), work / "inversions", n=n,
+                           batch=16 if get_device(device or None).type == "cpu" else 250)
 
 
-def stage_score(work: Path, threads: int, layers: tuple[int, ...] = SCORE_LAYERS) -> None:
+def stage_score(work: Path, threads: int, device: str, minutes: float,
+                layers: tuple[int, ...] = SCORE_LAYERS) -> None:
+    """Train each layer's score prior on the ILO inversions (run the invert stage first), then copy it
+    into the committed weights folder as score_layer{k}.pt."""
+    import shutil
+
     from bench import train_score
+    from bench.assets import EMBEDDED_DIR
 
     for k in layers:
         data = work / "inversions" / f"layer{k}.pt"
-        args = ["--layer", str(k), "--out", str(work / f"score_layer{k}"), "--threads", str(threads)]
-        args += ["--source", "ilo", "--data", str(data)] if data.exists() else ["--source", "syn"]
-        train_score.main(args)
+        if not data.exists():
+            raise SystemExit(f"{data} is missing: run `python -m bench.embedded train --stage invert` first")
+        out = work / f"score_layer{k}"
+        args = ["--layer", str(k), "--out", str(out), "--threads", str(threads), "--source", "ilo",
+                "--data", str(data), "--generator", str(EMBEDDED_DIR / "generator.pt"), "--minutes", str(minutes)]
+        train_score.main(args + (["--device", device] if device else []))
+        shutil.copyfile(out / "score_prior.pt", EMBEDDED_DIR / f"score_layer{k}.pt")
 
 
 def status() -> int:
@@ -71,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", default="runs/embedded", help="folder for checkpoints and intermediate data")
     p.add_argument("--gan-minutes", type=float, default=180.0, help="wall budget of one GAN invocation")
     p.add_argument("--inversions", type=int, default=2000, help="training images to invert with ILO")
+    p.add_argument("--score-minutes", type=float, default=120.0, help="wall budget of one score-prior training")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="", help="cpu, cuda, ...; default: $BENCH_DEVICE or auto")
     a = p.parse_args(argv)
     if a.command == "status":
         return status()
@@ -80,15 +95,15 @@ def main(argv: list[str] | None = None) -> int:
     for s in stages:
         print(f"== stage {s}", file=sys.stderr)
         if s == "gan":
-            stage_gan(work, a.gan_minutes, a.threads)
+            stage_gan(work, a.gan_minutes, a.threads, a.device)
         elif s == "export":
             stage_export(work)
         elif s == "classifier":
             stage_classifier(work, a.threads)
         elif s == "invert":
-            stage_invert(work, a.inversions, a.threads)
+            stage_invert(work, a.inversions, a.threads, a.device)
         elif s == "score":
-            stage_score(work, a.threads)
+            stage_score(work, a.threads, a.device, a.score_minutes)
     return 0
 
 

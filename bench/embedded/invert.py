@@ -16,6 +16,7 @@ import torch
 import methods
 import tasks
 from bench.data.fashion_mnist import load_tensor
+from bench.device import get_device
 from bench.priors.prior import Prior
 from methods._core import Problem
 from methods._rounds import RoundHook, run_rounds
@@ -75,9 +76,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("-n", type=int, default=2000)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default=None, help="cpu, cuda, ...; default: $BENCH_DEVICE or auto")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
-    files = invert_training_images(load_prior("embedded"), Path(a.out), a.n, a.batch)
+    files = invert_training_images(load_prior("embedded", get_device(a.device)), Path(a.out), a.n, a.batch)
     for k, f in files.items():
         print(f"layer {k}: {f}")
 

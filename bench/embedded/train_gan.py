@@ -1,10 +1,11 @@
-"""Train the embedded 32x32 Fashion-MNIST StyleGAN-2 as a GAN, resumably, on the CPU.
+"""Train the embedded 32x32 Fashion-MNIST StyleGAN-2 as a GAN, resumably, on the CPU or a GPU.
 
 Non-saturating logistic loss, lazy R1 on the discriminator, style mixing, Adam with
 betas (0, 0.99) and an EMA generator with ramp-up (StyleGAN2-ADA recipe, without path-length
 regularisation, which is too costly for this budget). A checkpoint is written atomically
 every ``ckpt_every`` iterations, so a killed run loses minutes; re-running the command
-resumes from it.
+resumes from it. Random draws (batches, latents) come from a seeded CPU generator and are
+moved to the device, so the data order does not depend on where the run trains.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from bench.data.fashion_mnist import load_tensor
+from bench.device import get_device
 from bench.priors.discriminator import Discriminator
 from bench.priors.stylegan2 import Generator
 
@@ -44,6 +46,7 @@ class GanConfig:
     sample_every: int = 500
     seed: int = 0
     threads: int = 2
+    device: str = ""  # cpu, cuda, ... ; empty: $BENCH_DEVICE or auto
     generator: dict = field(default_factory=lambda: dict(EMBEDDED_G))
 
 
@@ -57,10 +60,11 @@ def _atomic_save(obj: object, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _mixing_latents(g: Generator, batch: int, prob: float, gen: torch.Generator) -> list[torch.Tensor]:
+def _mixing_latents(g: Generator, batch: int, prob: float, gen: torch.Generator,
+                    device: torch.device | str = "cpu") -> list[torch.Tensor]:
     if torch.rand((), generator=gen).item() < prob:
-        return list(torch.randn(2, batch, g.style_dim, generator=gen).unbind(0))
-    return [torch.randn(batch, g.style_dim, generator=gen)]
+        return list(torch.randn(2, batch, g.style_dim, generator=gen).to(device).unbind(0))
+    return [torch.randn(batch, g.style_dim, generator=gen).to(device)]
 
 
 def train(cfg: GanConfig) -> Path:
@@ -68,9 +72,11 @@ def train(cfg: GanConfig) -> Path:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "checkpoint.pt"
+    dev = get_device(cfg.device or None)
     data, _ = load_tensor("train")
-    g = make_generator(cfg.generator)
-    d = Discriminator(32, EMBEDDED_D_CHANNELS, img_channels=cfg.generator["img_channels"])
+    data = data.to(dev)
+    g = make_generator(cfg.generator).to(dev)
+    d = Discriminator(32, EMBEDDED_D_CHANNELS, img_channels=cfg.generator["img_channels"]).to(dev)
     g_ema = copy.deepcopy(g).eval().requires_grad_(False)
     r1_ratio = cfg.r1_every / (cfg.r1_every + 1)
     opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=(0.0, 0.99))
@@ -82,6 +88,8 @@ def train(cfg: GanConfig) -> Path:
         g.load_state_dict(state["g"]); d.load_state_dict(state["d"]); g_ema.load_state_dict(state["g_ema"])
         opt_g.load_state_dict(state["opt_g"]); opt_d.load_state_dict(state["opt_d"])
         gen.set_state(state["rng"]); torch.set_rng_state(state["torch_rng"])
+        if dev.type == "cuda" and "cuda_rng" in state:
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), dev)
         it, seconds = state["iter"], state["seconds"]
         print(f"resumed from {ckpt_path} at iteration {it} ({it * cfg.batch / 1000:.1f} kimg, {seconds / 60:.1f} min)")
     else:
@@ -94,7 +102,8 @@ def train(cfg: GanConfig) -> Path:
         _atomic_save({"g": g.state_dict(), "d": d.state_dict(), "g_ema": g_ema.state_dict(),
                       "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "rng": gen.get_state(),
                       "torch_rng": torch.get_rng_state(), "iter": it, "seconds": seconds,
-                      "generator_config": cfg.generator}, ckpt_path)
+                      "generator_config": cfg.generator, "device": str(dev),
+                      **({"cuda_rng": torch.cuda.get_rng_state(dev)} if dev.type == "cuda" else {})}, ckpt_path)
 
     try:
         from tqdm import tqdm
@@ -106,14 +115,14 @@ def train(cfg: GanConfig) -> Path:
     seconds0 = seconds
     while it < total_iters and (time.time() - start) < cfg.minutes * 60:
         idx = torch.randint(0, len(data), (cfg.batch,), generator=gen)
-        real = data[idx]
+        real = data[idx.to(dev)]
         # --- discriminator
         g.requires_grad_(False); d.requires_grad_(True)
         with torch.no_grad():
-            fake, _ = g(_mixing_latents(g, cfg.batch, cfg.mixing, gen))
+            fake, _ = g(_mixing_latents(g, cfg.batch, cfg.mixing, gen, dev))
         d_loss = F.softplus(d(fake)).mean() + F.softplus(-d(real)).mean()
         opt_d.zero_grad(set_to_none=True); d_loss.backward(); opt_d.step()
-        r1 = torch.zeros(())
+        r1 = torch.zeros((), device=dev)
         if it % cfg.r1_every == 0:
             real_r = real.detach().requires_grad_(True)
             (grad,) = torch.autograd.grad(d(real_r).sum(), real_r, create_graph=True)
@@ -122,7 +131,7 @@ def train(cfg: GanConfig) -> Path:
             (cfg.r1_gamma / 2 * r1 * cfg.r1_every).backward(); opt_d.step()
         # --- generator
         g.requires_grad_(True); d.requires_grad_(False)
-        fake, _ = g(_mixing_latents(g, cfg.batch, cfg.mixing, gen))
+        fake, _ = g(_mixing_latents(g, cfg.batch, cfg.mixing, gen, dev))
         g_loss = F.softplus(-d(fake)).mean()
         opt_g.zero_grad(set_to_none=True); g_loss.backward(); opt_g.step()
         # --- EMA with ramp-up
@@ -135,8 +144,10 @@ def train(cfg: GanConfig) -> Path:
         it += 1
         seconds = seconds0 + time.time() - start
         if bar:
-            bar.update(1); bar.set_postfix(d=f"{d_loss.item():.3f}", g=f"{g_loss.item():.3f}")
-        if it % 10 == 0:
+            bar.update(1)
+        if it % 10 == 0:  # .item() syncs with the device: only every 10th iteration
+            if bar:
+                bar.set_postfix(d=f"{d_loss.item():.3f}", g=f"{g_loss.item():.3f}", refresh=False)
             log.write(json.dumps({"iter": it, "kimg": nimg / 1000, "seconds": round(seconds, 1), "d_loss": d_loss.item(),
                                   "g_loss": g_loss.item(), "r1": r1.item()}) + "\n"); log.flush()
         if it % cfg.ckpt_every == 0:
@@ -156,7 +167,7 @@ def save_grid(g: Generator, z: torch.Tensor, path: Path, nrow: int = 8) -> None:
     """Write an nrow x nrow PNG grid of generator samples (no torchvision needed)."""
     from PIL import Image
 
-    img, _ = g(z, noise=None, randomize_noise=False)
+    img, _ = g(z.to(g.input.input.device), noise=None, randomize_noise=False)
     img = ((img.clamp(-1, 1) + 1) * 127.5).round().byte().cpu()
     n, c, h, w = img.shape
     rows = math.ceil(n / nrow)
@@ -171,7 +182,7 @@ def save_grid(g: Generator, z: torch.Tensor, path: Path, nrow: int = 8) -> None:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     defaults = GanConfig()
-    for name in ("out", "minutes", "max_kimg", "batch", "lr", "r1_gamma", "mixing", "ckpt_every", "sample_every", "seed", "threads"):
+    for name in ("out", "minutes", "max_kimg", "batch", "lr", "r1_gamma", "mixing", "ckpt_every", "sample_every", "seed", "threads", "device"):
         val = getattr(defaults, name)
         p.add_argument(f"--{name.replace('_', '-')}", type=type(val), default=val)
     args = p.parse_args(argv)
