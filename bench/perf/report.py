@@ -1,0 +1,189 @@
+"""perf.md and a throughput plot from the raw JSON of one or more perf runs (one per device)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+GOALS = {"overhead": 1.10, "sgilo_vs_ilo": 1.5, "batch8_cpu": 1.3, "batch8_gpu": 5.0, "sweep_minutes": 10.0,
+         "sweep_rss_gib": 3.0}
+
+
+def _ms(x: float | None) -> str:
+    return "-" if x is None else f"{x * 1e3:.2f}"
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return "-" if not a or not b else f"{a / b:.2f}x"
+
+
+def overhead_table(rows: list[dict], methods: list[str]) -> list[str]:
+    out = ["| scale | B | round | bare fwd+bwd ms | " + " | ".join(f"{m} ms (ratio)" for m in methods) + " |",
+           "|---|---|---|---|" + "---|" * len(methods)]
+    for r in rows:
+        cells = [f"{_ms(r.get(m))} ({_ratio(r.get(m), r['bare_seconds'])})" if m in r else "-" for m in methods]
+        out.append(f"| {r['scale']} | {r['batch']} | {r['round']} | {_ms(r['bare_seconds'])} | " + " | ".join(cells) + " |")
+    return out
+
+
+def batch_table(rows: list[dict], methods: list[str]) -> list[str]:
+    """Throughput (images x steps per second) at each batch size, and batch 8 over batch 1."""
+    out = ["| scale | round | what | " + " | ".join(f"B={b}" for b in sorted({r['batch'] for r in rows})) +
+           " | B8/B1 |", "|---|---|---|" + "---|" * (len({r['batch'] for r in rows}) + 1)]
+    for scale in sorted({r["scale"] for r in rows}):
+        for rnd in sorted({r["round"] for r in rows if r["scale"] == scale}):
+            sel = {r["batch"]: r for r in rows if r["scale"] == scale and r["round"] == rnd}
+            for what in ["bare_seconds"] + methods:
+                if not all(what in v for v in sel.values()):
+                    continue
+                tput = {b: b / v[what] for b, v in sel.items() if v[what] > 0}
+                gain = f"{tput[8] / tput[1]:.2f}x" if 1 in tput and 8 in tput else "-"
+                name = "bare G" if what == "bare_seconds" else what
+                out.append(f"| {scale} | {rnd} | {name} | " +
+                           " | ".join(f"{tput.get(b, float('nan')):.1f}" for b in sorted(sel)) + f" | {gain} |")
+    return out
+
+
+def goals(run: dict) -> list[str]:
+    """The issue's goals, each with the figure reached, per scale (the goals are set for the embedded one)."""
+    out = []
+    for scale in sorted({r["scale"] for r in run.get("steps", [])}):
+        out += [f"{scale}:"] + ["  " + line for line in _scale_goals(run, scale)]
+    return out + _sweep_goal(run)
+
+
+def _scale_goals(run: dict, scale: str) -> list[str]:
+    rows = [r for r in run.get("steps", []) if r["scale"] == scale]
+    gpu = run["machine"]["device"].startswith("cuda")
+    out = []
+    for m in ("csgm", "ilo"):
+        ratios = [(r[m] / r["bare_seconds"], r["batch"], r["round"]) for r in rows if m in r]
+        if ratios:
+            worst = max(ratios)
+            out.append(f"- {m} step / bare generator forward+backward: worst {worst[0]:.2f}x (B={worst[1]}, round "
+                       f"{worst[2]}), median {sorted(x[0] for x in ratios)[len(ratios) // 2]:.2f}x; goal <= "
+                       f"{GOALS['overhead']:.2f}x: {'met' if worst[0] <= GOALS['overhead'] else 'NOT met'}")
+    sg = [(r["sgilo"] / r["ilo"], r["batch"], r["round"]) for r in rows if "sgilo" in r and "ilo" in r and r["round"] >= 1]
+    if sg:
+        worst = max(sg)
+        out.append(f"- SGILO step / ILO step in rounds with a score model: worst {worst[0]:.2f}x (B={worst[1]}, round "
+                   f"{worst[2]}); goal <= {GOALS['sgilo_vs_ilo']}x: {'met' if worst[0] <= GOALS['sgilo_vs_ilo'] else 'NOT met'}")
+    goal_b = GOALS["batch8_gpu" if gpu else "batch8_cpu"]
+    for m in ("csgm", "ilo", "ilo_unreg", "sgilo"):
+        gains = []
+        for rnd in sorted({r["round"] for r in rows}):
+            sel = {r["batch"]: r for r in rows if r["round"] == rnd and m in r}
+            if 1 in sel and 8 in sel:
+                gains.append((8 / sel[8][m]) / (1 / sel[1][m]))
+        if gains:
+            out.append(f"- {m} batch-8 / batch-1 throughput: {min(gains):.2f}x (lowest over rounds); goal >= {goal_b}x"
+                       f" on {'GPU' if gpu else 'CPU'}: {'met' if min(gains) >= goal_b else 'NOT met'}")
+    return out
+
+
+def _sweep_goal(run: dict) -> list[str]:
+    out = []
+    sw = run.get("sweep")
+    if sw:
+        ok = sw["wall_seconds"] / 60 <= GOALS["sweep_minutes"] and sw["peak_rss_mb"] / 1024 <= GOALS["sweep_rss_gib"]
+        out.append(f"- default sweep: {sw['wall_seconds'] / 60:.1f} min, peak RSS {sw['peak_rss_mb']:.0f} MB (exit "
+                   f"{sw['returncode']}); goal <= 10 min and <= 3 GiB: {'met' if ok and sw['returncode'] == 0 else 'NOT met'}")
+    return out
+
+
+def reach_table(reach: dict) -> list[str]:
+    t = reach["targets"]
+    out = [f"Inpainting with {reach['level']:.0%} of the pixels observed, {reach['batch']} images in one batch, each "
+           f"method's default hyperparameters; targets: mean MSE {t['reached_by_all']:.4f} (the worst method's best) "
+           f"and {t['within_10pct_of_best']:.4f} (within 10% of the best method's best). Seconds are the run's wall "
+           "time up to that step, split over steps by the measured per-step cost of each round.", "",
+           "| method | final MSE | best MSE | run s | to worst's best: NFE (G+score), s | to 1.1x best: NFE, s |",
+           "|---|---|---|---|---|---|"]
+    for m, c in reach["curves"].items():
+        cells = []
+        for name in ("reached_by_all", "within_10pct_of_best"):
+            hit = reach["table"][m][name]
+            cells.append("not reached" if hit is None else
+                         f"{hit['nfe_total']} ({hit['nfe_generator']}+{hit['nfe_score']}), {hit['seconds']:.2f}")
+        out.append(f"| {m} | {c['final_mse']:.4f} | {c['best_mse']:.4f} | {c['wall_seconds']:.1f} | " + " | ".join(cells) + " |")
+    return out
+
+
+def memory_table(rows: list[dict]) -> list[str]:
+    out = ["| scale | B | method | peak RSS MB | CUDA peak allocated MB |", "|---|---|---|---|---|"]
+    for r in rows:
+        cuda = "-" if r["cuda_peak_allocated_mb"] is None else f"{r['cuda_peak_allocated_mb']:.0f}"
+        rss = "not measured" if r["peak_rss_mb"] is None else f"{r['peak_rss_mb']:.0f}"
+        out.append(f"| {r['scale']} | {r['batch']} | {r['method']} | {rss} | {cuda} |")
+    return out
+
+
+def render(runs: dict[str, dict]) -> str:
+    lines = ["# Performance of the methods", "",
+             "Written by `python -m bench.perf` from the JSON files beside this one (one per device). Per-step times are "
+             "marginal: (T(long round) - T(short round)) / (extra steps), medians over repeats, so set-up costs cancel. "
+             "'bare fwd+bwd' is the generator's forward from the optimised variables plus the measurement loss and its "
+             "backward, nothing else: the floor of an optimisation step. ffhq-arch = the 1024 FFHQ architecture and "
+             "official-size score networks with random weights (speed only).", ""]
+    for name, run in runs.items():
+        mach = run["machine"]
+        methods = [m for m in ("csgm", "ilo", "ilo_unreg", "sgilo") if any(m in r for r in run.get("steps", []))]
+        lines += [f"## {name}: {mach.get('gpu') or mach['cpu']}", "",
+                  f"torch {mach['torch']}, {mach['torch_threads']} threads, {mach['cpu_count']} CPUs, device "
+                  f"{mach['device']}; measured {run.get('date', '')}; command `{run.get('command', '')}`.", ""]
+        lines += ["### Goals", ""] + goals(run) + [""]
+        if run.get("steps"):
+            lines += ["### Per-step time vs the bare generator", ""] + overhead_table(run["steps"], methods) + [""]
+            lines += ["### Throughput (image-steps per second) vs batch size", ""] + batch_table(run["steps"], methods) + [""]
+            if run.get("plot"):
+                lines += [f"![throughput]({run['plot']})", ""]
+        if run.get("reach"):
+            lines += ["### Time and NFE to reach a reference MSE", ""] + reach_table(run["reach"]) + [""]
+        if run.get("memory"):
+            lines += ["### Peak memory", "", "Each method in a fresh process, five steps per round at its timing "
+                      "schedule; 'none' only loads the prior and the problem.", ""] + memory_table(run["memory"]) + [""]
+        if run.get("sweep"):
+            sw = run["sweep"]
+            lines += ["### Default sweep", "", f"`{sw['command']}`: exit {sw['returncode']}, {sw['wall_seconds'] / 60:.1f} "
+                      f"min wall, peak RSS of its largest process {sw['peak_rss_mb']:.0f} MB.", ""]
+        if run.get("notes"):
+            lines += ["### Notes", ""] + [f"- {n}" for n in run["notes"]] + [""]
+    return "\n".join(lines)
+
+
+def plot_throughput(run: dict, path: Path) -> Path | None:
+    rows = run.get("steps", [])
+    if not rows or len({r["batch"] for r in rows}) < 2:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scales = sorted({r["scale"] for r in rows})
+    fig, axes = plt.subplots(1, len(scales), figsize=(5 * len(scales), 3.6), squeeze=False)
+    for ax, scale in zip(axes[0], scales):
+        for rnd in sorted({r["round"] for r in rows if r["scale"] == scale}):
+            for what, style in (("bare_seconds", ":"), ("csgm", "-"), ("ilo", "-"), ("ilo_unreg", "--"), ("sgilo", "-.")):
+                sel = sorted((r["batch"], r[what]) for r in rows if r["scale"] == scale and r["round"] == rnd and what in r)
+                if len(sel) < 2:
+                    continue
+                label = f"{'bare G' if what == 'bare_seconds' else what}, round {rnd}"
+                ax.plot([b for b, _ in sel], [b / t for b, t in sel], style, marker="o", ms=3, label=label)
+        ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="image-steps per second", title=scale)
+        ax.set_xticks(sorted({r["batch"] for r in rows}), labels=[str(b) for b in sorted({r["batch"] for r in rows})])
+        ax.legend(fontsize=6, ncol=2)
+    fig.suptitle(f"throughput on {run['machine'].get('gpu') or run['machine']['cpu']}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write(out: Path) -> Path:
+    runs = {p.stem.removeprefix("perf_"): json.loads(p.read_text()) for p in sorted(out.glob("perf_*.json"))}
+    for name, run in runs.items():
+        png = plot_throughput(run, out / f"throughput_{name}.png")
+        run["plot"] = png.name if png else None
+    path = out / "perf.md"
+    path.write_text(render(runs))
+    return path

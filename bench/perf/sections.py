@@ -1,0 +1,195 @@
+"""The measurements, one function per figure of the perf report; each returns plain dicts."""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import torch
+
+import methods
+from bench.perf.timing import marginal_step_seconds, median_seconds, sync
+from bench.perf.workloads import bare_step, build_prior, images, problem, round_runner
+
+METHODS = ("csgm", "ilo", "ilo_unreg", "sgilo")
+
+
+@dataclass
+class StepPlan:
+    batches: tuple[int, ...]
+    rounds: tuple[int, ...]
+    short: int
+    long: int
+    repeats: int
+
+
+def timing_params(method: str):
+    """What each method's step is timed with: its defaults, except ILO with the ILO paper's radii
+    (state and latent projections on, the costlier case) and SGILO with scores in rounds 1-2."""
+    m = methods.get(method)
+    if method == "ilo":
+        return m.presets()["ilo_paper"]
+    return m.default_params()
+
+
+def machine(device: torch.device) -> dict:
+    info = {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
+            "cpu": _cpu_model(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "device": str(device)}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def _cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def step_times(scale: str, device: torch.device, plan: StepPlan, method_names=METHODS, log=print) -> list[dict]:
+    """Per-step seconds of every method round and of the bare generator step, side by side."""
+    prior = build_prior(scale, device)
+    rows = []
+    for B in plan.batches:
+        prob = problem(prior, images(prior, B, scale))
+        for r in plan.rounds:
+            bare = median_seconds(bare_step(prior, prob, r), device, repeats=max(plan.repeats, 3),
+                                  warmup=2, inner=max(1, plan.long // 5))
+            row = {"scale": scale, "batch": B, "round": r, "bare_seconds": bare}
+            for m in method_names:
+                if m == "csgm" and r > 0:
+                    continue
+                res = marginal_step_seconds(round_runner(m, timing_params(m), r, prior, prob), plan.short, plan.long,
+                                            device, plan.repeats)
+                row[m] = res["step_seconds"]
+            rows.append(row)
+            log(f"[steps] {scale} B={B} round {r}: bare {bare * 1e3:.2f} ms; " +
+                ", ".join(f"{m} {row[m] * 1e3:.2f} ms" for m in method_names if m in row))
+    return rows
+
+
+def reach(scale: str, device: torch.device, batch: int, step_rows: list[dict], method_names=METHODS,
+          log=print) -> dict:
+    """Each method with its default hyperparameters on the fixed problem: the mean reference-MSE
+    curve over ``batch`` images, the NFE and wall time at which it first reaches two targets."""
+    prior = build_prior(scale, device)
+    prob = problem(prior, images(prior, batch, scale))
+    curves = {}
+    for m in method_names:
+        p = methods.get(m).default_params()
+        sync(device)
+        t0 = time.perf_counter()
+        res = methods.get(m).solve(prob, prior, p)
+        sync(device)
+        wall = time.perf_counter() - t0
+        mse = torch.tensor([[t[2] for t in r.trace] for r in res]).mean(0)
+        nfe_g, nfe_s, cost = _per_step_counts(m, p, step_rows, batch)
+        share = torch.tensor(cost).cumsum(0) / sum(cost)
+        curves[m] = {"wall_seconds": wall, "mse": mse.tolist(), "nfe_generator": nfe_g, "nfe_score": nfe_s,
+                     "seconds": (share * wall).tolist(), "final_mse": float(mse[-1]), "best_mse": float(mse.min())}
+        log(f"[reach] {m}: {len(mse)} evaluations in {wall:.1f} s, final mean MSE {mse[-1]:.4f}")
+    targets = {"reached_by_all": max(c["best_mse"] for c in curves.values()),
+               "within_10pct_of_best": 1.1 * min(c["best_mse"] for c in curves.values())}
+    table = {}
+    for m, c in curves.items():
+        table[m] = {}
+        for name, target in targets.items():
+            hit = next((i for i, v in enumerate(c["mse"]) if v <= target), None)
+            table[m][name] = None if hit is None else {
+                "step": hit, "nfe_generator": c["nfe_generator"][hit], "nfe_score": c["nfe_score"][hit],
+                "nfe_total": c["nfe_generator"][hit] + c["nfe_score"][hit], "seconds": c["seconds"][hit]}
+    return {"scale": scale, "batch": batch, "task": "inpaint", "level": 0.05, "targets": targets,
+            "curves": curves, "table": table}
+
+
+def _per_step_counts(method: str, p, step_rows: list[dict], batch: int) -> tuple[list[int], list[int], list[float]]:
+    """Cumulative generator/score evaluations and a relative cost per trace entry (a step of round
+    r costs what the step timings measured for that round at this batch size, else 1)."""
+    steps = (p.steps,) if method == "csgm" else tuple(p.steps)
+    timed = {row["round"]: row.get(method) for row in step_rows if row["batch"] == batch}
+    per_score = 0
+    g_acc, s_acc, nfe_g, nfe_s, cost = 0, 0, [], [], []
+    for r, n in enumerate(steps):
+        if method == "sgilo":
+            temp = p.temperature[min(r, len(p.temperature) - 1)]
+            per_score = 2 * p.hot_steps if (p.start_layer + r >= 1 and temp > 0 and p.mode == "official") else 0
+        c = timed.get(r) or timed.get(max(timed, default=0)) or 1.0
+        for _ in range(n):
+            g_acc += 1
+            s_acc += per_score
+            nfe_g.append(g_acc); nfe_s.append(s_acc); cost.append(c)
+    nfe_g.append(g_acc + 1); nfe_s.append(s_acc); cost.append(cost[-1] if cost else 1.0)  # the final evaluation
+    return nfe_g, nfe_s, cost
+
+
+def _own_peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM). Not getrusage's ru_maxrss: that survives
+    fork+exec, so a spawned child would report its parent's size when the parent was larger."""
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # non-Linux fallback
+
+
+def _memory_child(scale: str, device: str, method: str, batch: int, threads: int, queue) -> None:
+    torch.set_num_threads(threads)
+    dev = torch.device(device)
+    prior = build_prior(scale, dev)
+    prob = problem(prior, images(prior, batch, scale))
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    if method != "none":
+        p = timing_params(method)
+        p = p.replace(steps=5) if method == "csgm" else p.replace(steps=(5,) * len(p.steps))
+        methods.get(method).solve(prob, prior, p)
+    rss_mb = _own_peak_rss_mb()
+    cuda_mb = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else None
+    queue.put({"method": method, "peak_rss_mb": rss_mb, "cuda_peak_allocated_mb": cuda_mb})
+
+
+def memory(scale: str, device: torch.device, batch: int, threads: int, method_names=METHODS, log=print) -> list[dict]:
+    """Peak memory of each method (five steps per round, its timing schedule) in a fresh process,
+    next to a process that only loads the prior and the problem ("none")."""
+    ctx = mp.get_context("spawn")
+    rows = []
+    for m in ("none",) + tuple(method_names):
+        q = ctx.Queue()
+        proc = ctx.Process(target=_memory_child, args=(scale, str(device), m, batch, threads, q))
+        proc.start()
+        row = q.get()
+        proc.join()
+        rows.append({"scale": scale, "batch": batch, **row})
+        log(f"[memory] {scale} {m}: peak RSS {row['peak_rss_mb']:.0f} MB" +
+            (f", CUDA peak {row['cuda_peak_allocated_mb']:.0f} MB" if row["cuda_peak_allocated_mb"] else ""))
+    return rows
+
+
+def default_sweep(out: str, log=print) -> dict:
+    """The README's default sweep, in its own process tree: wall time, and the peak RSS of the
+    largest process of that tree (the kernel's accounting of waited-for descendants, read by a
+    small wrapper so that nothing else this benchmark ran is counted)."""
+    cmd = [sys.executable, "-m", "bench.sweep", "--tasks", "inpaint,cs", "--executor", "local", "--wandb", "disabled",
+           "--out", out]
+    wrapper = ("import resource, subprocess, sys, time\n"
+               "t0 = time.perf_counter()\n"
+               "rc = subprocess.run(sys.argv[1:]).returncode\n"
+               "print('PERF', rc, time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
+    proc = subprocess.run([sys.executable, "-c", wrapper] + cmd, capture_output=True, text=True)
+    line = next((l for l in proc.stdout.splitlines() if l.startswith("PERF ")), None)
+    if line is None:
+        raise RuntimeError(f"the sweep wrapper printed no result; stderr: {proc.stderr[-2000:]}")
+    _, rc, wall, rss_kb = line.split()
+    res = {"command": "python " + " ".join(cmd[1:]), "returncode": int(rc), "wall_seconds": float(wall),
+           "peak_rss_mb": int(rss_kb) / 1024}
+    log(f"[sweep] exit {rc} in {res['wall_seconds'] / 60:.1f} min, peak RSS {res['peak_rss_mb']:.0f} MB")
+    return res
