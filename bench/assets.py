@@ -101,6 +101,13 @@ register_asset(Asset(
     "ships in the ILO repository (giannisdaras/ilo, gaussian_fit.pt); or computed by bench.priors.mapping_proxy",
     size_hint="5 kB"))
 register_asset(Asset(
+    "ffhq-ada-gaussian-fit", "sgilo_gaussian_fit.pt",
+    "Gaussian fit of the mapping network of NVIDIA's ffhq.pkl (prior ffhq-ada; {'mean','std'} float32[512]); "
+    "recomputed from the generator and cached here when absent",
+    "the gaussian_fit.pt in the checkpoint zip linked from the SGILO README (copy it here as sgilo_gaussian_fit.pt); "
+    "or computed by bench.priors.mapping_proxy",
+    size_hint="5 kB"))
+register_asset(Asset(
     "lpips-alex", "alexnet-owt-7be5be79.pth",
     "torchvision AlexNet ImageNet weights, the LPIPS backbone (the lpips package ships only the linear heads)",
     "torchvision model zoo: alexnet-owt-7be5be79.pth (torchvision.models.AlexNet_Weights.IMAGENET1K_V1)",

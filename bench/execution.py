@@ -56,7 +56,9 @@ def add_slurm_arguments(parser) -> None:
 def slurm_config_from_args(a, prior: str) -> SlurmConfig:
     gpus = a.slurm_gpus
     if gpus is None:
-        gpus = int(os.environ.get("BENCH_SLURM_GPUS", "1" if prior == "ffhq" else "0"))
+        from bench.priors.catalog import prior_world
+
+        gpus = int(os.environ.get("BENCH_SLURM_GPUS", "1" if prior_world(prior) == "ffhq" else "0"))
     return SlurmConfig(partition=a.slurm_partition, gpus_per_node=gpus, cpus_per_task=a.slurm_cpus,
                        mem_gb=a.slurm_mem_gb, timeout_min=a.slurm_time_min, account=a.slurm_account,
                        signal_delay_s=a.slurm_signal_delay_s)

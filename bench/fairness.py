@@ -51,6 +51,7 @@ from bench.runner import Cell
 from bench.store import ResultStore
 
 Z95 = 1.959963984540054  # standard normal 97.5% quantile
+# keyed by the prior's world (bench.priors.catalog.prior_world: ffhq-ada is an ffhq prior)
 DEFAULT_FACTORS = {"embedded": (4, 8), "ffhq": (16,), "tiny": (4,)}  # per side; pixel count = factor^2
 DEFAULT_CLASSIFIER = {"embedded": "embedded", "ffhq": "clip", "tiny": None}  # tiny: tests pass their own
 IMAGE_SIDE = {"embedded": 32, "ffhq": 1024, "tiny": 16}
@@ -191,6 +192,7 @@ def fairness_set(prior: str, limit: int | None = None) -> tuple[list[int], list[
     before the first "_" in ``$SGILO_BENCH_FFHQ_DIR/fairness`` (e.g. man_00012.png,
     woman_00345.png); groups are sorted by name. tiny: first/second half (tests only).
     ``limit`` keeps the first ``limit`` images of each group (smoke runs)."""
+    prior = _world(prior)
     if prior == "embedded":
         from bench.data.evalset import FAIRNESS_GROUPS, load_evalset
 
@@ -206,13 +208,29 @@ def fairness_set(prior: str, limit: int | None = None) -> tuple[list[int], list[
         labels = [0] * 64 + [1] * 64
         groups = TINY_GROUPS
     else:
-        raise UsageError(f"prior {prior!r} has no fairness groups; valid priors: {', '.join(DEFAULT_FACTORS)}")
+        raise UsageError(f"prior {prior!r} has no fairness groups; valid priors: {', '.join(_fairness_priors())}")
     keep: list[int] = []
     for g in range(len(groups)):
         pos = [i for i, lab in enumerate(labels) if lab == g]
         keep += pos[:limit] if limit else pos
     keep.sort()
     return keep, [labels[i] for i in keep], groups
+
+
+def _world(prior: str) -> str:
+    """The prior's world (ffhq-ada -> ffhq); unknown names pass through for the error messages."""
+    from bench.priors.catalog import prior_world
+
+    try:
+        return prior_world(prior)
+    except KeyError:
+        return prior
+
+
+def _fairness_priors() -> list[str]:
+    from bench.priors.catalog import prior_names
+
+    return [p for p in prior_names() if _world(p) in DEFAULT_FACTORS]
 
 
 def _ffhq_fairness_names() -> list[str]:
@@ -439,13 +457,17 @@ def log_table_wandb(cfg: FairnessConfig, table: pd.DataFrame, mode: str, markdow
         run.finish()
 
 
-def prior_missing(prior: str) -> list[str]:
-    """Messages for the prior's missing model files (its image folders are checked by
-    :func:`fairness_set`: FFHQ needs only fairness/, not the sweep's tune/ and test/)."""
+def prior_missing(prior: str, cells: Sequence[Cell] = ()) -> list[str]:
+    """Messages for the prior's missing model files, score models the ``cells`` need included
+    (its image folders are checked by :func:`fairness_set`: FFHQ needs only fairness/, not the
+    sweep's tune/ and test/)."""
     from bench.assets import get_asset
     from bench.priors.catalog import get_spec
+    from bench.runner import score_layers
 
-    return [get_asset(a).missing_message() for a in get_spec(prior).required_assets if not get_asset(a).exists()]
+    spec = get_spec(prior)
+    needed = [spec.score_assets[k] for k in sorted(score_layers(cells)) if k in spec.score_assets]
+    return [get_asset(a).missing_message() for a in [*spec.required_assets, *needed] if not get_asset(a).exists()]
 
 
 def smoke_reason(cfg: FairnessConfig, random_weights: bool = False) -> str:
@@ -461,7 +483,7 @@ def smoke_reason(cfg: FairnessConfig, random_weights: bool = False) -> str:
 
 def describe(cfg: FairnessConfig, executor: str, cells: list[Cell], n_per_group: dict[str, int],
              choices: dict[tuple[int, str], Choice]) -> str:
-    side = IMAGE_SIDE.get(cfg.prior)
+    side = IMAGE_SIDE.get(_world(cfg.prior))
     fs = ", ".join(f"x{f}/side = x{f * f} pixels" + (f" ({side}->{side // f})" if side else "") for f in cfg.factors)
     lines = [f"fairness {cfg.name!r}: prior={cfg.prior}, classifier={cfg.classifier}, out={cfg.out}, executor={executor}",
              f"images: " + ", ".join(f"{g} {n}" for g, n in n_per_group.items()) + f" (batches of {cfg.batch})",
@@ -513,7 +535,7 @@ def run_fairness(cfg: FairnessConfig, dry_run: bool = False, command: str = "", 
               f"groups are {list(set_groups)}" + (" (set --clip-groups)" if cfg.classifier == "clip" else ""),
               file=sys.stderr)
         return 2
-    missing += prior_missing(cfg.prior)
+    missing += prior_missing(cfg.prior, cells)
     clf_missing = check_classifier_ready(cfg)
     if clf_missing:
         missing.append(clf_missing)
@@ -551,7 +573,7 @@ def run_fairness(cfg: FairnessConfig, dry_run: bool = False, command: str = "", 
     table = fairness_table(per_image, clf.groups)
     smoke = smoke_reason(cfg, clf.random_weights)
     meta = {"prior": cfg.prior, "classifier": clf.description, "n_per_group": ", ".join(f"{g} {n}" for g, n in n_per_group.items()),
-            "image_side": IMAGE_SIDE.get(cfg.prior), "store": str(cfg.out), "seed": cfg.seed, "smoke": smoke,
+            "image_side": IMAGE_SIDE.get(_world(cfg.prior)), "store": str(cfg.out), "seed": cfg.seed, "smoke": smoke,
             "command": command}
     md = table_markdown(table, clf.groups, meta) + _params_section(choices)
     per_image.to_csv(cfg.out / "fairness_images.csv", index=False)
@@ -598,7 +620,7 @@ def parse_factors(values: Sequence[str], prior: str) -> tuple[int, ...]:
             raise UsageError(f"--factor {v!r}: factors are integers per side (x4 per side = x16 in pixel count)") from None
         if f < 2:
             raise UsageError(f"--factor {f}: must be >= 2 (factor 1 is not the identity: a half-pixel shift)")
-        side = IMAGE_SIDE.get(prior)
+        side = IMAGE_SIDE.get(_world(prior))
         if side:
             try:
                 task_registry.get("superres").build(f, (1, side, side))
@@ -637,7 +659,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(prog="python -m bench.fairness", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--prior", default="embedded", help="embedded (default), ffhq, or tiny (tests only)")
+    p.add_argument("--prior", default="embedded",
+                   help="embedded (default), ffhq (rosinality .pt), ffhq-ada (NVIDIA ffhq.pkl), or tiny (tests only)")
     p.add_argument("--methods", default=",".join(DEFAULT_METHODS), help="comma-separated method names (default ilo,sgilo)")
     p.add_argument("--factor", nargs="+", default=None, metavar="N",
                    help="downsampling factors PER SIDE; the pixel count shrinks by N^2 (default: 4 8 on the embedded "
@@ -684,13 +707,14 @@ def config_from_args(a: argparse.Namespace) -> FairnessConfig:
     from bench.attributes import classifier_names
     from bench.sweep import validate_names
 
-    if a.prior not in DEFAULT_FACTORS:
-        raise UsageError(f"unknown prior {a.prior!r}; valid priors: {', '.join(DEFAULT_FACTORS)}")
+    if a.prior not in _fairness_priors():
+        raise UsageError(f"unknown prior {a.prior!r}; valid priors: {', '.join(_fairness_priors())}")
+    world = _world(a.prior)
     try:
         method_names = validate_names("method", _split([a.methods]), method_registry.names())
     except Exception as err:  # the sweep's UsageError: same message, our exit path
         raise UsageError(str(err)) from None
-    factors = parse_factors(a.factor, a.prior) if a.factor else DEFAULT_FACTORS[a.prior]
+    factors = parse_factors(a.factor, a.prior) if a.factor else DEFAULT_FACTORS[world]
     if a.samples < 1:
         raise UsageError(f"--samples must be >= 1, got {a.samples}")
     if a.limit is not None and a.limit < 1:
@@ -699,7 +723,7 @@ def config_from_args(a: argparse.Namespace) -> FairnessConfig:
         raise UsageError(f"--batch must be >= 1, got {a.batch}")
     if a.steps_scale <= 0:
         raise UsageError(f"--steps-scale must be > 0, got {a.steps_scale}")
-    clf = a.classifier or DEFAULT_CLASSIFIER[a.prior]
+    clf = a.classifier or DEFAULT_CLASSIFIER[world]
     if clf is None:
         raise UsageError(f"the {a.prior} prior has no attribute classifier; pass --classifier "
                          f"(valid classifiers: {', '.join(classifier_names())})")

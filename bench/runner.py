@@ -70,6 +70,18 @@ class Cell:
         return cls(**d)
 
 
+def score_layers(cells) -> set[int]:
+    """Generator layers whose score model some of ``cells`` need (SGILO rounds at temperature > 0),
+    so a missing score file is reported before a run, not in its failed cells."""
+    import methods
+
+    out: set[int] = set()
+    for c in cells:
+        m = methods.get(c.method)
+        out |= m.score_layers(m.params_from_dict(c.params))
+    return out
+
+
 def image_seed(cell_seed: int, image_id: str) -> int:
     """Per-image seed from the cell seed and the image's stable id (not its batch position)."""
     h = hashlib.sha256(f"{cell_seed}/{image_id}".encode()).digest()

@@ -108,8 +108,10 @@ def levels_for(cfg: SweepConfig, task: str) -> tuple[float, ...]:
 
     if task in cfg.levels:
         return cfg.levels[task]
+    from bench.priors.catalog import prior_world
+
     t = task_registry.get(task)
-    if cfg.prior == "ffhq":
+    if prior_world(cfg.prior) == "ffhq":
         return tuple(t.ffhq_levels)
     return QUICK_LEVELS.get(task, tuple(t.default_levels)[:3])
 
@@ -143,11 +145,12 @@ def plan_tune(cfg: SweepConfig) -> list[Cell]:
 def _ilo_paper_params(cfg: SweepConfig) -> dict:
     import methods as method_registry
 
+    from bench.priors.catalog import get_spec, prior_world
+
     p = method_registry.get("ilo").presets()["ilo_paper"]
     scale = cfg.ilo_paper_steps_scale
     if scale is None:
-        scale = 1.0 if cfg.prior == "ffhq" else 0.075
-    from bench.priors.catalog import get_spec
+        scale = 1.0 if prior_world(cfg.prior) == "ffhq" else 0.075
 
     # a shallower generator than FFHQ's has fewer layers to start rounds at: keep the first rounds
     n_rounds = min(len(p.steps), get_spec(cfg.prior).n_layers)
@@ -257,11 +260,12 @@ def _sbatch_line(cfg: SweepConfig, n_cells: int, path: Path) -> str:
 
 def run_sweep(cfg: SweepConfig, dry_run: bool = False, plan_only: str | None = None) -> int:
     from bench.priors.catalog import missing_assets
+    from bench.runner import score_layers
 
     store = ResultStore(cfg.out)
     executor = resolve_executor(cfg.executor)
     tune = plan_tune(cfg)
-    missing = missing_assets(cfg.prior)
+    missing = missing_assets(cfg.prior, score_layers(tune))
     if dry_run:
         eval_cells = None
         if all(store.is_done(c) for c in tune) and tune:
@@ -317,7 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", default=",".join(DEFAULT_METHODS), help="comma-separated method names")
     p.add_argument("--levels", action="append", default=[], metavar="TASK=L1,L2",
                    help="levels per task, e.g. --levels inpaint=0.02,0.1 (repeatable; default: a quick grid)")
-    p.add_argument("--prior", default="embedded", help="embedded (default), ffhq, or tiny (tests only)")
+    p.add_argument("--prior", default="embedded",
+                   help="embedded (default), ffhq (rosinality .pt), ffhq-ada (NVIDIA ffhq.pkl), or tiny (tests only)")
     p.add_argument("--executor", default="auto", choices=["auto", "slurm", "local", "debug"],
                    help="auto: slurm when a controller answers `scontrol ping`, else local worker processes")
     p.add_argument("--wandb", default="auto", choices=["auto", "online", "offline", "disabled"],

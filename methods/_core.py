@@ -139,6 +139,10 @@ class Method:
         """The tuning grid: a small one for the embedded prior, a larger one for FFHQ."""
         return [self.default_params()]
 
+    def score_layers(self, params: Hyper) -> set[int]:
+        """Generator layers whose score model (``Prior.scores[k]``) a run with ``params`` needs."""
+        return set()
+
     def params_from_dict(self, d: dict[str, Any]) -> Hyper:
         fields = {f.name: f for f in dataclasses.fields(self.Params)}
         unknown = sorted(set(d) - set(fields))

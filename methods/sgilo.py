@@ -63,10 +63,12 @@ class SGILOHook(RoundHook):
             self.score = ctx.prior.scores.get(ctx.layer - 1)
             if self.score is None:
                 have = sorted(ctx.prior.scores)
+                hint = ctx.prior.missing_scores.get(ctx.layer - 1)
                 raise ValueError(
                     f"SGILO round {ctx.round_index} optimises the state after layer {ctx.layer - 1} with temperature "
                     f"{self.temperature}, but the prior {ctx.prior.name!r} has score models only for layers {have}; "
-                    f"set that round's temperature to 0 or train a score model for layer {ctx.layer - 1}")
+                    + (f"its score model for layer {ctx.layer - 1} is not loaded: {hint}" if hint else
+                       f"set that round's temperature to 0 or train a score model for layer {ctx.layer - 1}"))
         self.delta = None
 
     def before_update(self, ctx: RoundContext) -> None:
@@ -105,6 +107,11 @@ class SGILO(Method):
     name = "sgilo"
     Params = SGILOParams
     samples_posterior = True
+
+    def score_layers(self, params: SGILOParams) -> set[int]:
+        """The rounds that start at layer k >= 1 with temperature > 0 use ``prior.scores[k - 1]``."""
+        return {params.start_layer + r - 1 for r in range(len(params.steps))
+                if params.start_layer + r >= 1 and _round_value(params.temperature, r) > 0}
 
     def grid(self, scale: str = "embedded") -> list[Hyper]:
         if scale == "embedded":

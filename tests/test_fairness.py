@@ -198,7 +198,7 @@ def test_embedded_plugin_restricts_to_the_two_fairness_classes():
 # ----------------------------------------------------------------------------- CLI
 @pytest.mark.parametrize("args,expected", [
     (["--methods", "ilo,pulse"], "valid methods: csgm, ilo, ilo_unreg"),
-    (["--prior", "mnist"], "valid priors: embedded, ffhq, tiny"),
+    (["--prior", "mnist"], "valid priors: embedded, ffhq, ffhq-ada, tiny"),
     (["--factor", "3"], "valid factors: 2, 4, 8, 16"),
     (["--factor", "x4"], "factors are integers per side"),
     (["--classifier", "resnet"], "valid classifiers:"),

@@ -2,8 +2,14 @@
 
 - ``embedded``: the committed Fashion-MNIST StyleGAN-2 (+ score priors) and the committed
   evaluation set (8 tuning, 30 test, 64+64 fairness images from the Fashion-MNIST test split).
-- ``ffhq``: rosinality's StyleGAN-2 FFHQ 1024 from the asset cache, images from
-  ``$SGILO_BENCH_FFHQ_DIR/{tune,test}`` (any FFHQ-style folders).
+- ``ffhq``: rosinality's StyleGAN-2 FFHQ 1024 (``stylegan2-ffhq-config-f.pt``) from the asset
+  cache, images from ``$SGILO_BENCH_FFHQ_DIR/{tune,test}`` (any FFHQ-style folders), and the
+  official SGILO score networks that are in the cache (``sgilo_layer1/layer2/syn_layer3.pth``,
+  as ``scores`` 0/1/2; absent ones only stop SGILO rounds that need them).
+- ``ffhq-ada``: the same world with NVIDIA's stylegan2-ada ``ffhq.pkl`` (the generator SGILO's
+  official code and score networks use) read by the restricted unpickler of
+  :mod:`bench.priors.nvidia` (no pickled code runs), same images and score networks. A separate
+  name, not a fallback of ``ffhq``, so every stored result says which generator file made it.
 - ``tiny``: a seeded random-weight 16x16 generator whose image sets are its own samples (in
   range by construction). It exists for tests and dry runs of the machinery, never for results.
 Loaded priors are cached per process, keyed by (name, device).
@@ -12,15 +18,16 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import torch
 
 import bench.embedded.assets  # noqa: F401 - registers the embedded assets
 import bench.priors.official_scores  # noqa: F401 - registers the official SGILO score checkpoints
 from bench.assets import MissingAssetError, asset_path, get_asset
+from bench.priors.official_scores import ffhq_score_assets
 from bench.priors.prior import Prior
 
 FFHQ_DIR_ENV = "SGILO_BENCH_FFHQ_DIR"
@@ -35,6 +42,11 @@ class PriorSpec:
     required_assets: tuple[str, ...] = ()
     grid_scale: str = "embedded"  # which method grids to use ("embedded" or "ffhq")
     n_layers: int = 4  # generator layers (ILO rounds can start at layers 0 .. n_layers-1)
+    # the world whose image sets, task levels and fairness settings it shares ("": its own name)
+    world: str = ""
+    # {generator layer: asset name} of the score models it loads when their files are present;
+    # only runs that need a layer's score (SGILO rounds at temperature > 0) require its file
+    score_assets: dict[int, str] = field(default_factory=dict)
 
 
 _SPECS: dict[str, PriorSpec] = {}
@@ -90,14 +102,25 @@ def load_images(name: str, image_set: str) -> tuple[torch.Tensor, list[str]]:
     return _cached_images(name, image_set)
 
 
-def missing_assets(name: str) -> list[str]:
-    """Messages for every required asset of a prior that is absent (empty: ready to run)."""
+def prior_world(name: str) -> str:
+    """The world a prior belongs to (``ffhq`` for ``ffhq`` and ``ffhq-ada``): its images, task
+    levels and fairness settings."""
+    return get_spec(name).world or name
+
+
+def missing_assets(name: str, score_layers: Iterable[int] = ()) -> list[str]:
+    """Messages for every absent file a run needs (empty: ready to run): the prior's required
+    assets, its image folders, and the score models of ``score_layers`` that the prior takes
+    from the cache (see ``bench.runner.score_layers``: the layers SGILO cells need)."""
+    spec = get_spec(name)
     out = []
-    for a in get_spec(name).required_assets:
+    wanted = list(spec.required_assets) + [spec.score_assets[k] for k in sorted(set(score_layers))
+                                           if k in spec.score_assets]
+    for a in wanted:
         asset = get_asset(a)
         if not asset.exists():
             out.append(asset.missing_message())
-    if name == "ffhq":
+    if prior_world(name) == "ffhq":
         root = Path(os.environ.get(FFHQ_DIR_ENV, "")) if os.environ.get(FFHQ_DIR_ENV) else None
         if root is None or not (root / "tune").is_dir() or not (root / "test").is_dir():
             out.append(f"FFHQ images: set ${FFHQ_DIR_ENV} to a folder with subfolders tune/ (8 images) and "
@@ -140,15 +163,42 @@ register_prior(PriorSpec(
 
 
 # ----------------------------------------------------------------------------- ffhq
+FFHQ_CONFIG = dict(size=1024, style_dim=512, n_mlp=8, channel_multiplier=2)
+
+
+def _ffhq_prior(name: str, g, fit_asset: str, device: torch.device) -> Prior:
+    """Generator + Gaussian-fit proxy (cached in ``fit_asset``'s file) + the official scores present."""
+    from bench.priors.mapping_proxy import load_or_fit
+    from bench.priors.official_scores import load_ffhq_scores
+
+    g = g.to(device)
+    proxy = load_or_fit(g, get_asset(fit_asset).path)
+    scores, missing = load_ffhq_scores(device)
+    return Prior(name, g, proxy, scores, missing_scores=missing)
+
+
 def _load_ffhq(device: torch.device) -> Prior:
     from bench.priors.checkpoint import load_generator
-    from bench.priors.mapping_proxy import load_or_fit
 
-    g, _ = load_generator(asset_path("ffhq-stylegan2"), config=dict(size=1024, style_dim=512, n_mlp=8, channel_multiplier=2))
-    g = g.to(device)
-    fit_asset = get_asset("ffhq-gaussian-fit")
-    proxy = load_or_fit(g, fit_asset.path)
-    return Prior("ffhq", g, proxy, {})
+    g, _ = load_generator(asset_path("ffhq-stylegan2"), config=FFHQ_CONFIG)
+    return _ffhq_prior("ffhq", g, "ffhq-gaussian-fit", device)
+
+
+def _load_ffhq_ada(device: torch.device) -> Prior:
+    from bench.priors.checkpoint import CheckpointError
+    from bench.priors.nvidia import load_nvidia_generator
+    from bench.priors.stylegan2 import Generator, generator_config
+
+    path = asset_path("ffhq-stylegan2-ada-pkl")
+    g, extras = load_nvidia_generator(path)
+    with torch.device("meta"):
+        want = generator_config(Generator(**FFHQ_CONFIG))
+    got = extras["generator_config"]
+    if {k: v for k, v in got.items() if k != "channel_multiplier"} != \
+            {k: v for k, v in want.items() if k != "channel_multiplier"}:
+        raise CheckpointError(f"{path}: not an FFHQ 1024 config-f generator: {got} "
+                              f"(expected {want})")
+    return _ffhq_prior("ffhq-ada", g, "ffhq-ada-gaussian-fit", device)
 
 
 def _ffhq_images(image_set: str) -> tuple[torch.Tensor, list[str]]:
@@ -162,8 +212,14 @@ def _ffhq_images(image_set: str) -> tuple[torch.Tensor, list[str]]:
 
 
 register_prior(PriorSpec(
-    "ffhq", "rosinality StyleGAN-2 FFHQ 1024 (user-provided checkpoint) on FFHQ images",
-    _load_ffhq, _ffhq_images, required_assets=("ffhq-stylegan2",), grid_scale="ffhq", n_layers=9))
+    "ffhq", "rosinality StyleGAN-2 FFHQ 1024 (user-provided checkpoint) on FFHQ images, official SGILO scores",
+    _load_ffhq, _ffhq_images, required_assets=("ffhq-stylegan2",), grid_scale="ffhq", n_layers=9,
+    world="ffhq", score_assets=ffhq_score_assets()))
+register_prior(PriorSpec(
+    "ffhq-ada", "NVIDIA stylegan2-ada FFHQ 1024 (ffhq.pkl, read without running pickled code) on FFHQ images, "
+                "official SGILO scores",
+    _load_ffhq_ada, _ffhq_images, required_assets=("ffhq-stylegan2-ada-pkl",), grid_scale="ffhq", n_layers=9,
+    world="ffhq", score_assets=ffhq_score_assets()))
 
 
 # ----------------------------------------------------------------------------- tiny (tests)

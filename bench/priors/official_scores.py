@@ -48,3 +48,38 @@ def load_official_score(name: str, path=None):
     prior = ScorePrior.from_official_file(path or asset.require(), name, lo, hi)
     prior.metadata.update({k: v for k, v in asset.meta.items() if k != "shape"} | {"shape": list(asset.meta["shape"])})
     return prior
+
+
+# The official default (configs/solve_inverse.yaml, SGILO_FACTS 6.3): gen_configs
+# [null, layer1, layer2, syn_layer3], i.e. the score of the state SGILO's round 1, 2, 3 optimises.
+# Keyed by our layer through each file's metadata: layer1 -> 0, layer2 -> 1, syn_layer3 -> 2
+# (``layer3`` models the same [512, 16, 16] tensor; the official default prefers syn_layer3).
+FFHQ_DEFAULT_SCORES: tuple[str, ...] = ("layer1", "layer2", "syn_layer3")
+
+
+def ffhq_score_assets() -> dict[int, str]:
+    """{our layer: asset name} of the score models an FFHQ prior uses (the official default)."""
+    out: dict[int, str] = {}
+    for name in FFHQ_DEFAULT_SCORES:
+        layer = OFFICIAL_SCORES[name]["our_layer"]
+        if layer in out:
+            raise ValueError(f"two default score networks for layer {layer}: {out[layer]} and {name}")
+        out[layer] = f"sgilo-score-{name}"
+    return out
+
+
+def load_ffhq_scores(device=None) -> tuple[dict[int, object], dict[int, str]]:
+    """(scores present in the cache keyed by our layer, {layer: missing-file message} for the others).
+
+    An absent file is not an error here: CSGM, ILO and SGILO rounds at temperature 0 need no
+    score; a SGILO round that does fails naming the file (``Prior.missing_scores``)."""
+    scores: dict[int, object] = {}
+    missing: dict[int, str] = {}
+    for layer, asset_name in ffhq_score_assets().items():
+        asset = get_asset(asset_name)
+        if not asset.exists():
+            missing[layer] = asset.missing_message()
+            continue
+        prior = load_official_score(asset.meta["official_name"], asset.path)
+        scores[layer] = prior if device is None else prior.to(device)
+    return scores, missing

@@ -17,6 +17,9 @@ class Prior:
     ``scores`` maps a generator layer index k to a score model of the state *after* layer k
     (the tensor ILO/SGILO optimise in round k+1). The official SGILO checkpoints are named by
     round: their ``layer1``/``layer2``/``layer3`` model our states after layers 0/1/2.
+    ``missing_scores`` maps a layer whose score model this prior would use but could not load
+    (its file is absent) to the message saying which file to provide; SGILO quotes it when a
+    round needs that layer.
     """
 
     name: str
@@ -24,6 +27,7 @@ class Prior:
     proxy: MappingProxy
     scores: dict[int, Any] = field(default_factory=dict)
     skip_mode: SkipMode = "exact"
+    missing_scores: dict[int, str] = field(default_factory=dict)
 
     @property
     def device(self) -> torch.device:
