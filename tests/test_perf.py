@@ -70,3 +70,18 @@ def test_report_states_goals_from_the_figures(tmp_path):
     assert "SGILO step / ILO step in rounds with a score model: worst 1.90x" in text and "1.5x: NOT met" in text
     assert "ilo batch-8 / batch-1 throughput: 2.83x" in text
     assert "default sweep: 8.0 min, peak RSS 533 MB" in text
+
+
+def test_glibc_malloc_tuning_is_applied_and_can_be_turned_off(monkeypatch):
+    import sys
+
+    from bench._malloc import tune_glibc_malloc
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("glibc tuning is Linux-only")
+    assert tune_glibc_malloc() is True
+    monkeypatch.setenv("BENCH_MALLOC_TUNING", "0")
+    assert tune_glibc_malloc() is False
+    monkeypatch.delenv("BENCH_MALLOC_TUNING")
+    monkeypatch.setenv("MALLOC_TOP_PAD_", "1")
+    assert tune_glibc_malloc() is False  # the user's own MALLOC_* settings win
