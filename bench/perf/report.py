@@ -139,7 +139,7 @@ def render(runs: dict[str, dict]) -> str:
         if run.get("reach"):
             lines += ["### Time and NFE to reach a reference MSE", ""] + reach_table(run["reach"]) + [""]
         if run.get("memory"):
-            lines += ["### Peak memory", "", "Each method in a fresh process, five steps per round at its timing "
+            lines += ["### Peak memory", "", "Each method in a fresh process, two steps per round at its timing "
                       "schedule; 'none' only loads the prior and the problem.", ""] + memory_table(run["memory"]) + [""]
         if run.get("sweep"):
             sw = run["sweep"]

@@ -150,7 +150,7 @@ def _memory_child(scale: str, device: str, method: str, batch: int, threads: int
         torch.cuda.reset_peak_memory_stats(dev)
     if method != "none":
         p = timing_params(method)
-        p = p.replace(steps=5) if method == "csgm" else p.replace(steps=(5,) * len(p.steps))
+        p = p.replace(steps=2) if method == "csgm" else p.replace(steps=(2,) * len(p.steps))
         methods.get(method).solve(prob, prior, p)
     rss_mb = _own_peak_rss_mb()
     cuda_mb = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else None
@@ -158,7 +158,7 @@ def _memory_child(scale: str, device: str, method: str, batch: int, threads: int
 
 
 def memory(scale: str, device: torch.device, batch: int, threads: int, method_names=METHODS, log=print) -> list[dict]:
-    """Peak memory of each method (five steps per round, its timing schedule) in a fresh process,
+    """Peak memory of each method (two steps per round, its timing schedule) in a fresh process,
     next to a process that only loads the prior and the problem ("none")."""
     ctx = mp.get_context("spawn")
     rows = []
