@@ -20,7 +20,8 @@ def export_generator(checkpoint: str | Path, out: str | Path = EMBEDDED_DIR / GE
     g.eval().requires_grad_(False)
     fit = fit_gaussian(g, n=n_fit, seed=0)
     meta = {"iterations": int(state["iter"]), "kimg": round(state["iter"] * 32 / 1000, 1),
-            "train_minutes": round(state["seconds"] / 60, 1), "source": str(checkpoint)}
+            "train_minutes": round(state["seconds"] / 60, 1), "device": state.get("device", "cpu"),
+            "source": str(checkpoint)}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     return save_generator(g, fit, out, meta)
