@@ -75,6 +75,7 @@ def train(cfg: GanConfig) -> Path:
     dev = get_device(cfg.device or None)
     data, _ = load_tensor("train")
     data = data.to(dev)
+    torch.manual_seed(cfg.seed)  # seeded initial weights, whatever the process drew before
     g = make_generator(cfg.generator).to(dev)
     d = Discriminator(32, EMBEDDED_D_CHANNELS, img_channels=cfg.generator["img_channels"]).to(dev)
     g_ema = copy.deepcopy(g).eval().requires_grad_(False)
