@@ -426,13 +426,13 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     path = out / "quality.json"
     res = json.loads(path.read_text()) if path.exists() else {}
-    if "generator" not in a.skip:
-        res["generator"] = measure_generator(a.samples, out)
-    if "scores" not in a.skip:
-        res["scores"] = measure_scores(a.score_samples, out, a.extra_scores)
-    if "in_range" not in a.skip:
-        res["in_range_vs_real"] = measure_in_range(out)
-    path.write_text(json.dumps(res, indent=1))
+    stages = {"generator": lambda: measure_generator(a.samples, out),
+              "in_range_vs_real": lambda: measure_in_range(out),
+              "scores": lambda: measure_scores(a.score_samples, out, a.extra_scores)}
+    for key, measure in stages.items():
+        if key.removesuffix("_vs_real") not in a.skip:
+            res[key] = measure()
+            path.write_text(json.dumps(res, indent=1))  # after each stage: a killed run keeps what it measured
     write_cards(res, out)
     print(json.dumps(res, indent=1)[:3000])
     return 0
