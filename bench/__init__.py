@@ -1,8 +1,6 @@
-"""SGILO benchmark harness: generative-prior inverse problems, tuned and evaluated fairly."""
-from bench._compat import ensure_torchvision_importable as _ensure_tv
-from bench._malloc import tune_glibc_malloc as _tune_malloc
+"""SGILO benchmark harness: generative-prior inverse problems, tuned and evaluated fairly.
 
-_ensure_tv()
-_tune_malloc()
-
+Importing it has no side effects; entry points call :func:`bench.core.runtime.init_process`.
+Layers (docs/ARCHITECTURE.md): core -> priors, data -> harness -> report -> experiments.
+"""
 __version__ = "0.1.0"

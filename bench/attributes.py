@@ -21,7 +21,7 @@ from typing import Callable, Protocol, Sequence
 import torch
 import torch.nn.functional as F
 
-from bench.assets import Asset, MissingAssetError, cache_dir, get_asset
+from bench.core.assets import Asset, MissingAssetError, cache_dir, get_asset
 
 
 class AttributeClassifier(Protocol):
@@ -120,7 +120,9 @@ class ClipClassifier:
         normalisation); ``weights`` an explicit file (default: the cache asset of model/tag).
         ``random_init=True`` builds the architecture with random weights and loads nothing: for
         tests of the plumbing only (the predictions are meaningless; ``random_weights`` is set)."""
-        import bench  # noqa: F401 - the torchvision shim must be installed before open_clip is imported
+        from bench.core.torchvision_compat import ensure_torchvision_importable
+
+        ensure_torchvision_importable()  # open_clip imports torchvision's transforms
         import open_clip
 
         if len(prompts) != len(groups) or len(groups) < 2:

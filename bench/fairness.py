@@ -235,7 +235,7 @@ def _fairness_priors() -> list[str]:
 
 def _ffhq_fairness_names() -> list[str]:
     """File names of the FFHQ fairness folder, in the order the catalog loads them."""
-    from bench.assets import MissingAssetError
+    from bench.core.assets import MissingAssetError
     from bench.data.image_folder import list_images
     from bench.priors.catalog import FFHQ_DIR_ENV
 
@@ -396,7 +396,7 @@ def decode_image(t: torch.Tensor) -> torch.Tensor:
 
 def build_classifier(cfg: FairnessConfig):
     from bench.attributes import get_classifier
-    from bench.device import get_device
+    from bench.core.device import get_device
 
     opts = dict(cfg.classifier_options)
     opts.setdefault("device", get_device())
@@ -418,7 +418,7 @@ def classifier_groups(cfg: FairnessConfig) -> tuple[str, ...] | None:
 
 def check_classifier_ready(cfg: FairnessConfig) -> str | None:
     """A message if the classifier's weights are missing (checked before any reconstruction)."""
-    from bench.assets import MissingAssetError, get_asset
+    from bench.core.assets import MissingAssetError, get_asset
 
     try:
         if cfg.classifier == "clip":
@@ -461,7 +461,7 @@ def prior_missing(prior: str, cells: Sequence[Cell] = ()) -> list[str]:
     """Messages for the prior's missing model files, score models the ``cells`` need included
     (its image folders are checked by :func:`fairness_set`: FFHQ needs only fairness/, not the
     sweep's tune/ and test/)."""
-    from bench.assets import get_asset
+    from bench.core.assets import get_asset
     from bench.priors.catalog import get_spec
     from bench.runner import score_layers
 
@@ -502,7 +502,7 @@ def _resolve_wandb(mode: str) -> str:
 
 
 def run_fairness(cfg: FairnessConfig, dry_run: bool = False, command: str = "", plan_only: bool = False) -> int:
-    from bench.assets import MissingAssetError
+    from bench.core.assets import MissingAssetError
     from bench.sweep import _progress_printer
 
     missing: list[str] = []
@@ -703,7 +703,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(a: argparse.Namespace) -> FairnessConfig:
     import methods as method_registry
-
     from bench.attributes import classifier_names
     from bench.sweep import validate_names
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import platform
-import tempfile
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -22,7 +20,9 @@ from typing import Any
 
 import torch
 
-from bench.device import get_device
+from bench.core.device import get_device
+from bench.core.io import atomic_torch_save
+from bench.core.seeds import derive_seed
 
 
 @dataclass(frozen=True)
@@ -84,13 +84,12 @@ def score_layers(cells) -> set[int]:
 
 def image_seed(cell_seed: int, image_id: str) -> int:
     """Per-image seed from the cell seed and the image's stable id (not its batch position)."""
-    h = hashlib.sha256(f"{cell_seed}/{image_id}".encode()).digest()
-    return int.from_bytes(h[:4], "little") & 0x7FFFFFFF
+    return derive_seed(cell_seed, image_id)
 
 
 def operator_seed(cell: Cell) -> int:
-    h = hashlib.sha256(f"{cell.seed}/{cell.task}/{cell.level}".encode()).digest()
-    return int.from_bytes(h[:4], "little") & 0x7FFFFFFF
+    """The operator's seed: (seed, task, level) only, so every method sees the same operator."""
+    return derive_seed(cell.seed, cell.task, cell.level)
 
 
 def versions() -> dict[str, str]:
@@ -117,7 +116,7 @@ _LPIPS_CACHE: dict[str, Any] = {}
 
 
 def _lpips(device: torch.device):
-    from bench.metrics import LpipsMetric
+    from bench.core.metrics import LpipsMetric
 
     k = str(device)
     if k not in _LPIPS_CACHE:
@@ -160,7 +159,7 @@ def _base_row(cell: Cell, index: int, image_id: str | None) -> dict[str, Any]:
 def _run(cell: Cell, device: torch.device, keep_images: bool, t0: float) -> CellResult:
     import methods
     import tasks
-    from bench.metrics import mse, psnr
+    from bench.core.metrics import mse, psnr
     from bench.priors.catalog import load_images, load_prior
     from methods._core import Problem
 
@@ -228,14 +227,4 @@ def _save_images(cell: Cell, ids: list[str], results: list) -> Path:
     blob = {"image_ids": list(ids), "image_indices": list(cell.image_indices), "format": "uint8: x = u8 / 127.5 - 1",
             "recon": image_to_uint8(torch.stack([r.reconstruction for r in results])),
             "samples": None if any(s is None for s in samples) else image_to_uint8(torch.stack(samples))}
-    path = folder / f"{cell.key}.pt"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(blob, f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_torch_save(blob, folder / f"{cell.key}.pt")

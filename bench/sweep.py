@@ -23,8 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.execution import (SlurmConfig, add_slurm_arguments, chunked, execute, resolve_executor,
-                             slurm_config_from_args)
+from bench.execution import SlurmConfig, add_slurm_arguments, chunked, execute, resolve_executor, slurm_config_from_args
 from bench.runner import Cell
 from bench.store import ResultStore
 
@@ -144,7 +143,6 @@ def plan_tune(cfg: SweepConfig) -> list[Cell]:
 
 def _ilo_paper_params(cfg: SweepConfig) -> dict:
     import methods as method_registry
-
     from bench.priors.catalog import get_spec, prior_world
 
     p = method_registry.get("ilo").presets()["ilo_paper"]

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import torch
 
+from bench.core.io import atomic_torch_save
 from bench.priors.score_prior import ScorePrior, normalize
 from bench.priors.score_vit import ScoreViT, ScoreViTConfig, load_official_state_dict
 from bench.priors.sde import VPSDE, batch_broadcast
@@ -202,12 +203,6 @@ class ScoreTrainConfig:
     device: str = "cpu"
 
 
-def _atomic_save(obj: object, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 class _DataSource:
     """Uniform access to fixed tensors and to fresh syn batches, with seeded draws."""
 
@@ -263,7 +258,7 @@ def train(cfg: ScoreTrainConfig, *, g: Generator | None = None, data: torch.Tens
 
 
 def _train(cfg: ScoreTrainConfig, g: Generator | None, data: torch.Tensor | None, progress: bool) -> Path:
-    from bench.device import get_device
+    from bench.core.device import get_device
 
     device = get_device(cfg.device)
     out = Path(cfg.out)
@@ -310,7 +305,7 @@ def _train(cfg: ScoreTrainConfig, g: Generator | None, data: torch.Tensor | None
     (out / "config.json").write_text(json.dumps({**asdict(cfg), "vit_config": vit_cfg.to_dict()}, indent=1))
 
     def save_ckpt() -> None:
-        _atomic_save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
+        atomic_torch_save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
                       "rng": gen.get_state(), "step": step, "seconds": seconds, "recent": recent,
                       "norm": {"min": lo, "max": hi}, "vit_config": vit_cfg.to_dict()}, ckpt_path)
 

@@ -1,5 +1,5 @@
 """Method plugins (one file each), found by name: ``methods.get("ilo")``."""
-from bench.registry import Registry, import_submodules
+from bench.core.registry import Registry, import_submodules
 
 REGISTRY: Registry = Registry("method")
 register = REGISTRY.register

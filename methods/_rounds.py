@@ -16,9 +16,9 @@ from typing import Any
 
 import torch
 
+from bench.core.projections import geocross, project_to_radii, sphere_norms
 from bench.priors.prior import Prior
 from bench.priors.stylegan2 import LayerState
-from bench.projections import geocross, project_to_radii, sphere_norms
 from methods._core import BestTracker, Hyper, ImageResult, PerImageRNG, Problem, StepTrace, finish, reference_mse
 
 

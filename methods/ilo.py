@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import torch
 
 import methods
+from bench.core.projections import project_l1_ball
 from bench.priors.prior import Prior
-from bench.projections import project_l1_ball
 from methods._core import Hyper, ImageResult, Method, Problem
 from methods._rounds import RoundContext, RoundHook, RoundParams, run_rounds
 

@@ -1,5 +1,5 @@
 """Task (forward-operator) plugins, one file each, found by name: ``tasks.get("inpaint")``."""
-from bench.registry import Registry, import_submodules
+from bench.core.registry import Registry, import_submodules
 
 REGISTRY: Registry = Registry("task")
 register = REGISTRY.register

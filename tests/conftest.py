@@ -1,8 +1,12 @@
-"""Shared fixtures."""
+"""Shared fixtures. The test process is set up as every entry point sets up its process."""
 from __future__ import annotations
 
 import pytest
 import torch
+
+from bench.core.runtime import init_process
+
+init_process()
 
 
 @pytest.fixture

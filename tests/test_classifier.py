@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.assets import get_asset
+from bench.core.assets import get_asset
 from bench.data.fashion_mnist import DEBIAN_DIR, load_tensor
 from bench.embedded import quality
 from bench.embedded.classifier import augment, build_classifier, load_classifier, predict

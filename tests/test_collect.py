@@ -12,8 +12,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.collect import (COMPOSITE_LABEL, bootstrap_ci, collect, ilo_composite, main, rows_frame, select_best,
-                           summarize)
+from bench.collect import (
+    COMPOSITE_LABEL,
+    bootstrap_ci,
+    collect,
+    ilo_composite,
+    main,
+    rows_frame,
+    select_best,
+    summarize,
+)
 from bench.runner import Cell, CellResult
 from bench.store import ResultStore
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.assets import EMBEDDED_DIR
+from bench.core.assets import EMBEDDED_DIR
 from bench.embedded import train_gan
 from bench.embedded.train_gan import GanConfig
 

@@ -11,10 +11,19 @@ import pytest
 import torch
 
 import bench  # noqa: F401 - installs the torchvision shim before open_clip is imported
-from bench.assets import EMBEDDED_DIR, MissingAssetError
 from bench.attributes import ClipClassifier, classifier_names, get_classifier, register_classifier
-from bench.fairness import (TINY_GROUPS, agreement_rate, decode_image, fairness_set, fairness_table, main,
-                            majority_vote, table_markdown, wilson_ci)
+from bench.core.assets import EMBEDDED_DIR, MissingAssetError
+from bench.fairness import (
+    TINY_GROUPS,
+    agreement_rate,
+    decode_image,
+    fairness_set,
+    fairness_table,
+    main,
+    majority_vote,
+    table_markdown,
+    wilson_ci,
+)
 from bench.runner import Cell, run_cell
 
 torch.set_num_threads(1)

@@ -27,7 +27,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-
 from test_nvidia import nvidia_params, write_fake_pkl  # the NVIDIA-layout weights and pickle writer
 
 CONFIG_F = dict(img_resolution=1024, channel_base=32768, channel_max=512, w_dim=512, n_mlp=8)

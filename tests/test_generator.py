@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from bench.priors.checkpoint import CheckpointError, infer_config, load_generator
-from bench.priors.mapping_proxy import MappingProxy, fit_gaussian, load_or_fit
+from bench.priors.mapping_proxy import fit_gaussian, load_or_fit
 from bench.priors.ops import make_kernel, upfirdn2d
 from bench.priors.stylegan2 import Generator
 

@@ -14,7 +14,6 @@ import sys
 import time
 
 import pytest
-
 from slurm_utils import SLURM_PARTITION, require_slurm, sacct_available  # noqa: F401 (fixture)
 
 submitit = pytest.importorskip("submitit")

@@ -8,10 +8,10 @@ import torch
 
 import methods
 import tasks
+from bench.core.registry import UnknownNameError
 from bench.priors.prior import Prior
 from bench.priors.score_prior import GaussianScorePrior
 from bench.priors.stylegan2 import Generator
-from bench.registry import UnknownNameError
 from methods._core import Problem
 
 

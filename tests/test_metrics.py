@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench import metrics
-from bench.assets import CACHE_ENV, get_asset
+from bench.core import metrics
+from bench.core.assets import CACHE_ENV, get_asset
 
 
 def test_mse_psnr_known_values():

@@ -26,8 +26,16 @@ import torch
 import torch.nn.functional as F
 
 from bench.priors.checkpoint import check_state_dict, load_generator, load_state_dict_strict
-from bench.priors.nvidia import (NvidiaFormatError, _check_kwargs, load_nvidia_generator, main, nvidia_to_rosinality,
-                                 Stub, read_nvidia, safe_unpickle)
+from bench.priors.nvidia import (
+    NvidiaFormatError,
+    Stub,
+    _check_kwargs,
+    load_nvidia_generator,
+    main,
+    nvidia_to_rosinality,
+    read_nvidia,
+    safe_unpickle,
+)
 from bench.priors.stylegan2 import Generator
 
 REF = Path(__file__).resolve().parent / "reference"  # copies of ../shared/reference facts

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.assets import MissingAssetError, get_asset
+from bench.core.assets import MissingAssetError, get_asset
 from bench.priors.official_scores import OFFICIAL_SCORES, load_official_score
 from bench.priors.score_vit import build_official, load_official_state_dict
 

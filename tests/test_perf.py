@@ -75,7 +75,7 @@ def test_report_states_goals_from_the_figures(tmp_path):
 def test_glibc_malloc_tuning_is_applied_and_can_be_turned_off(monkeypatch):
     import sys
 
-    from bench._malloc import tune_glibc_malloc
+    from bench.core.malloc import tune_glibc_malloc
 
     if not sys.platform.startswith("linux"):
         pytest.skip("glibc tuning is Linux-only")

@@ -4,10 +4,9 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-import pytest
 import torch
 
-from bench.projections import geocross, project_l1_ball, project_to_radii, sphere_norms
+from bench.core.projections import geocross, project_l1_ball, project_to_radii, sphere_norms
 
 
 def brute_force_l1_projection(v: np.ndarray, r: float) -> np.ndarray:

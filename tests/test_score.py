@@ -9,11 +9,23 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench.priors.samplers import (annealed_langevin, hot_delta, hot_pc_sampler, pc_sampler, sample_layer,
-                                   sgld_prior_term)
+from bench.priors.samplers import (
+    annealed_langevin,
+    hot_delta,
+    hot_pc_sampler,
+    pc_sampler,
+    sample_layer,
+    sgld_prior_term,
+)
 from bench.priors.score_prior import GaussianScorePrior, ScorePrior, image_to_latent, latent_to_image
-from bench.priors.score_vit import (OFFICIAL_CONFIGS, ScoreViT, ScoreViTConfig, StateDictMismatch, build_official,
-                                    load_official_state_dict)
+from bench.priors.score_vit import (
+    OFFICIAL_CONFIGS,
+    ScoreViT,
+    ScoreViTConfig,
+    StateDictMismatch,
+    build_official,
+    load_official_state_dict,
+)
 from bench.priors.sde import VPSDE, check_sde_constants
 from bench.train_score import ScoreTrainConfig, dsm_loss, main, norm_stats, train
 

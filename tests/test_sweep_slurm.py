@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
+from slurm_utils import SLURM_PARTITION, require_slurm, sacct_available  # noqa: F401 - fixture
 
 from bench.store import ResultStore
-from slurm_utils import SLURM_PARTITION, require_slurm, sacct_available  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.slurm
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,8 +1,6 @@
 """W&B logging works offline, resumes by cell id, and never writes the API key."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from bench.execution import run_chunk

@@ -39,7 +39,7 @@ def stage_classifier(work: Path, threads: int) -> None:
 
 
 def stage_invert(work: Path, n: int, threads: int, device: str) -> None:
-    from bench.device import get_device
+    from bench.core.device import get_device
     from bench.embedded.invert import invert_training_images
     from bench.priors.catalog import load_prior
 
@@ -55,7 +55,7 @@ def stage_score(work: Path, threads: int, device: str, minutes: float,
     import shutil
 
     from bench import train_score
-    from bench.assets import EMBEDDED_DIR
+    from bench.core.assets import EMBEDDED_DIR
 
     for k in layers:
         data = work / "inversions" / f"layer{k}.pt"
@@ -69,7 +69,7 @@ def stage_score(work: Path, threads: int, device: str, minutes: float,
 
 
 def status() -> int:
-    from bench.assets import EMBEDDED_DIR
+    from bench.core.assets import EMBEDDED_DIR
 
     for f in sorted(EMBEDDED_DIR.glob("*")):
         print(f"{f.name:28s} {f.stat().st_size / 1e6:7.2f} MB")

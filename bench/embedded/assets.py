@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from bench.assets import EMBEDDED_DIR, Asset, asset_path, register_asset
+from bench.core.assets import EMBEDDED_DIR, Asset, asset_path, register_asset
 from bench.priors.checkpoint import load_state_dict_strict, read_checkpoint
 from bench.priors.mapping_proxy import MappingProxy
 from bench.priors.prior import Prior

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from bench.core.io import atomic_torch_save
 from bench.data.fashion_mnist import load_tensor
 
 ASSET_NAME = "fmnist-classifier"
@@ -68,7 +68,7 @@ def build_classifier(config: dict | None = None) -> FmnistClassifier:
 def load_classifier(device: str | torch.device = "cpu", path: str | Path | None = None) -> FmnistClassifier:
     """The committed classifier (asset ``fmnist-classifier``) in eval mode, frozen, on ``device``."""
     if path is None:
-        from bench.assets import asset_path
+        from bench.core.assets import asset_path
         path = asset_path(ASSET_NAME)
     blob = torch.load(path, map_location="cpu", weights_only=True)
     model = build_classifier(blob["config"])
@@ -91,13 +91,6 @@ class ClassifierConfig:
     seed: int = 0
     threads: int = 2
     model: dict = field(default_factory=lambda: dict(DEFAULT_MODEL))
-
-
-def _atomic_save(obj: object, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def augment(x: torch.Tensor, gen: torch.Generator, shift: int, flip: bool) -> torch.Tensor:
@@ -173,7 +166,7 @@ def train(cfg: ClassifierConfig) -> Path:
         bar.write(json.dumps(history[-1]))
         if best is None or val_acc > best["val_acc"]:
             best = {"epoch": epoch, "val_acc": val_acc, "state_dict": copy.deepcopy(model.state_dict())}
-        _atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "rng": gen.get_state(),
+        atomic_torch_save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "rng": gen.get_state(),
                       "torch_rng": torch.get_rng_state(), "epoch": epoch, "seconds": seconds, "history": history,
                       "best": best}, ckpt_path)
     bar.close()
@@ -182,7 +175,7 @@ def train(cfg: ClassifierConfig) -> Path:
     weights = Path(cfg.weights)
     meta = {"epoch": best["epoch"], "val_acc": best["val_acc"], "train_seconds": round(seconds, 1),
             "params": sum(p.numel() for p in model.parameters()), "data": f"fashion-mnist train split minus {cfg.val} held out"}
-    _atomic_save({"state_dict": best["state_dict"], "config": dict(cfg.model, channels=list(cfg.model["channels"])),
+    atomic_torch_save({"state_dict": best["state_dict"], "config": dict(cfg.model, channels=list(cfg.model["channels"])),
                   "meta": meta}, weights)
     print(f"best epoch {best['epoch']} (val acc {best['val_acc']:.4f}), {seconds / 60:.1f} min; weights -> {weights}")
     return weights

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from bench.assets import EMBEDDED_DIR
+from bench.core.assets import EMBEDDED_DIR
 from bench.embedded.assets import GENERATOR_FILE, save_generator
 from bench.priors.mapping_proxy import fit_gaussian
 from bench.priors.stylegan2 import Generator

@@ -401,7 +401,7 @@ def write_scores_card(res: dict, path: Path) -> Path:
 
 
 def write_cards(res: dict, out: Path) -> None:
-    from bench.assets import EMBEDDED_DIR
+    from bench.core.assets import EMBEDDED_DIR
 
     if "generator" in res:
         card = write_generator_card(res, EMBEDDED_DIR / "generator.md")

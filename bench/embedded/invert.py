@@ -15,8 +15,8 @@ import torch
 
 import methods
 import tasks
+from bench.core.device import get_device
 from bench.data.fashion_mnist import load_tensor
-from bench.device import get_device
 from bench.priors.prior import Prior
 from methods._core import Problem
 from methods._rounds import RoundHook, run_rounds

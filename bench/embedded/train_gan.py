@@ -13,7 +13,6 @@ import argparse
 import copy
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,8 +20,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from bench.core.device import get_device
+from bench.core.io import atomic_torch_save
 from bench.data.fashion_mnist import load_tensor
-from bench.device import get_device
 from bench.priors.discriminator import Discriminator
 from bench.priors.stylegan2 import Generator
 
@@ -52,12 +52,6 @@ class GanConfig:
 
 def make_generator(cfg: dict | None = None) -> Generator:
     return Generator(**(cfg or EMBEDDED_G))
-
-
-def _atomic_save(obj: object, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def _mixing_latents(g: Generator, batch: int, prob: float, gen: torch.Generator,
@@ -100,7 +94,7 @@ def train(cfg: GanConfig) -> Path:
     fixed_z = torch.randn(64, g.style_dim, generator=torch.Generator().manual_seed(1234))
 
     def save() -> None:
-        _atomic_save({"g": g.state_dict(), "d": d.state_dict(), "g_ema": g_ema.state_dict(),
+        atomic_torch_save({"g": g.state_dict(), "d": d.state_dict(), "g_ema": g_ema.state_dict(),
                       "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "rng": gen.get_state(),
                       "torch_rng": torch.get_rng_state(), "iter": it, "seconds": seconds,
                       "generator_config": cfg.generator, "device": str(dev),

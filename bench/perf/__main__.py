@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from bench.device import get_device
+from bench.core.device import get_device
 from bench.perf import report, sections
 from bench.perf.workloads import SCALES
 

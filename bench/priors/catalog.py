@@ -26,7 +26,7 @@ import torch
 
 import bench.embedded.assets  # noqa: F401 - registers the embedded assets
 import bench.priors.official_scores  # noqa: F401 - registers the official SGILO score checkpoints
-from bench.assets import MissingAssetError, asset_path, get_asset
+from bench.core.assets import MissingAssetError, asset_path, get_asset
 from bench.priors.official_scores import ffhq_score_assets
 from bench.priors.prior import Prior
 

@@ -8,7 +8,7 @@ hot-sampler settings come from each network's yaml (SGILO_FACTS 5). The official
 """
 from __future__ import annotations
 
-from bench.assets import Asset, get_asset, register_asset
+from bench.core.assets import Asset, get_asset, register_asset
 
 GEN_MIN, GEN_MAX = -1.4007, 2.3453
 LATENT_MIN, LATENT_MAX = -3.0592, 3.0290

@@ -26,8 +26,8 @@ from typing import Protocol
 import torch
 from torch import nn
 
-from bench.priors.sde import VPSDE, TimeLike, batch_broadcast
 from bench.priors.score_vit import ScoreViT, ScoreViTConfig, load_official_state_dict
+from bench.priors.sde import VPSDE, TimeLike, batch_broadcast
 
 FORMAT = "bench.score_prior/1"
 # Official checkpoints are named by ILO round; ``layer`` here is our generator layer whose
@@ -127,10 +127,9 @@ class ScorePrior(_NormalizedSpace, nn.Module):
             "metadata": self.metadata,
             "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
         }
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(blob, tmp)
-        os.replace(tmp, path)
-        return path
+        from bench.core.io import atomic_torch_save
+
+        return atomic_torch_save(blob, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> "ScorePrior":

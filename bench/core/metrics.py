@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from bench.assets import MissingAssetError, get_asset
+from bench.core.assets import MissingAssetError, get_asset
 
 LPIPS_ASSETS = {"alex": "lpips-alex", "vgg": "lpips-vgg"}
 
@@ -88,7 +88,10 @@ def load_lpips_model(net: str = "alex", device: torch.device | str = "cpu") -> t
     path, reason = find_backbone(net)
     if path is None:
         raise MissingAssetError(reason)
-    import lpips  # after bench's torchvision shim (bench/__init__ runs first)
+    from bench.core.torchvision_compat import ensure_torchvision_importable
+
+    ensure_torchvision_importable()  # lpips imports torchvision's model definitions
+    import lpips
 
     with warnings.catch_warnings():  # torchvision's "pretrained is deprecated" warning
         warnings.simplefilter("ignore", UserWarning)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CACHE_ENV = "SGILO_BENCH_CACHE"
-EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded" / "weights"
+EMBEDDED_DIR = Path(__file__).resolve().parent.parent / "embedded" / "weights"
 
 
 def cache_dir() -> Path:
