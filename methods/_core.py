@@ -127,16 +127,22 @@ class Method:
     name: ClassVar[str]
     Params: ClassVar[type[Hyper]]
     samples_posterior: ClassVar[bool] = False
+    # registry-wide tests run every method on this prior with smoke_params() (tests/test_methods.py)
+    smoke_prior: ClassVar[str] = "tiny"
 
     def default_params(self) -> Hyper:
         return self.Params()
+
+    def smoke_params(self) -> Hyper:
+        """A few steps that still use every random draw of the method (registry-wide tests)."""
+        return self.default_params()
 
     def presets(self) -> dict[str, Hyper]:
         """Named hyperparameter settings (e.g. the ILO paper's schedule)."""
         return {}
 
-    def grid(self, scale: str = "embedded") -> list[Hyper]:
-        """The tuning grid: a small one for the embedded prior, a larger one for FFHQ."""
+    def grid(self, grid_key: str = "embedded") -> list[Hyper]:
+        """The tuning grid named by a world's ``grid_key`` ("embedded": small and quick, "ffhq": paper-sized)."""
         return [self.default_params()]
 
     def score_layers(self, params: Hyper) -> set[int]:
@@ -168,13 +174,3 @@ def finish(problem: Problem, best: BestTracker, trace: StepTrace, nfe_g: int, nf
                     None if samples is None else samples[i].detach().cpu())
         for i in range(b)
     ]
-
-
-@dataclass
-class Variables:
-    """The optimisation state of one ILO-family/CSGM run."""
-
-    latent: torch.Tensor  # z-space latent [B, n_latent, style_dim] (through the mapping proxy)
-    noises: list[torch.Tensor]  # per-layer noise maps [B, 1, r, r]
-    state: Any = None  # LayerState of the layer before the current round (None in round 0)
-    extra: dict = field(default_factory=dict)

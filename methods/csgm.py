@@ -40,10 +40,13 @@ class CSGM(Method):
     name = "csgm"
     Params = CSGMParams
 
-    def grid(self, scale: str = "embedded") -> list[Hyper]:
-        if scale == "embedded":  # quick grid: sized so the default sweep fits 10 minutes on 2 cores
+    def grid(self, grid_key: str = "embedded") -> list[Hyper]:
+        if grid_key == "embedded":  # quick grid: sized so the default sweep fits 10 minutes on 2 cores
             return [CSGMParams(steps=75, lr=lr) for lr in (0.03, 0.1)]
         return [CSGMParams(steps=300, lr=lr, restarts=r) for lr in (0.03, 0.1, 0.3) for r in (1, 3)]
+
+    def smoke_params(self) -> Hyper:
+        return CSGMParams(steps=8, restarts=2)
 
     def solve(self, problem: Problem, prior: Prior, params: CSGMParams, num_samples: int = 1) -> list[ImageResult]:
         rp = RoundParams(steps=(params.steps,), lr=(params.lr,), lr_schedule=params.lr_schedule,

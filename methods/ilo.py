@@ -79,18 +79,21 @@ class ILO(Method):
 
     def presets(self) -> dict[str, Hyper]:
         return {
-            # The ILO paper's default schedule (PAPER.md: 300, 300, 300, 100 steps).
+            # The ILO paper's default schedule (the ILO paper: 300, 300, 300, 100 steps).
             "ilo_paper": ILOParams(steps=(300, 300, 300, 100), lr=(0.1,), radius_state=(0.12, 0.12, 0.18, 0.046),
                                    radius_latent=(0.011, 0.11, 0.65, 0.65)),
             # The official repository's configs/config.yaml (projections off).
             "ilo_official_config": ILOParams(steps=(50, 50, 25, 25), radius_state=None),
         }
 
-    def grid(self, scale: str = "embedded") -> list[Hyper]:
-        if scale == "embedded":
+    def grid(self, grid_key: str = "embedded") -> list[Hyper]:
+        if grid_key == "embedded":
             return [ILOParams(steps=(25, 25, 25), lr=(0.1,), radius_state=(rad,)) for rad in (0.05, 0.2)]
         return [ILOParams(steps=(300, 300, 300, 100), lr=(lr,), radius_state=(rad,), noise_addition=na)
                 for lr in (0.05, 0.1) for rad in (0.02, 0.05, 0.1) for na in (0.0, 0.05)]
+
+    def smoke_params(self) -> Hyper:
+        return ILOParams(steps=(5, 5), radius_state=(0.05,), noise_addition=0.05)
 
     def solve(self, problem: Problem, prior: Prior, params: ILOParams, num_samples: int = 1) -> list[ImageResult]:
         return run_rounds(problem, prior, params, ILOHook(), num_samples=num_samples)

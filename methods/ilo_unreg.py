@@ -11,10 +11,13 @@ class ILOUnregularized(Method):
     name = "ilo_unreg"
     Params = RoundParams
 
-    def grid(self, scale: str = "embedded") -> list[Hyper]:
-        if scale == "embedded":
+    def grid(self, grid_key: str = "embedded") -> list[Hyper]:
+        if grid_key == "embedded":
             return [RoundParams(steps=(25, 25, 25), lr=(lr,)) for lr in (0.05, 0.1)]
         return [RoundParams(steps=(300, 300, 300, 100), lr=(lr,)) for lr in (0.03, 0.05, 0.1)]
+
+    def smoke_params(self) -> Hyper:
+        return RoundParams(steps=(5, 5))
 
     def solve(self, problem: Problem, prior: Prior, params: RoundParams, num_samples: int = 1) -> list[ImageResult]:
         return run_rounds(problem, prior, params, RoundHook(), num_samples=num_samples)

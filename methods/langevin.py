@@ -75,7 +75,12 @@ class Langevin(Method):
     Params = LangevinParams
     samples_posterior = True
 
-    def grid(self, scale: str = "embedded") -> list[Hyper]:
+    smoke_prior = "relu-k5-d2-s0"
+
+    def smoke_params(self) -> Hyper:
+        return LangevinParams(steps=20, beta=50.0)
+
+    def grid(self, grid_key: str = "embedded") -> list[Hyper]:
         return [LangevinParams(beta=None)] + [LangevinParams(beta=c) for c in (25.0, 50.0, 100.0)]
 
     def solve(self, problem: Problem, prior, params: LangevinParams, num_samples: int = 1) -> list[ImageResult]:

@@ -1,6 +1,6 @@
 """SGILO (Daras et al. 2022): ILO's rounds with a score prior on the optimised layer and Langevin noise.
 
-Official form (``mode="official"``, solve_inverse.py, SGILO_FACTS 6.2): before each Adam step
+Official form (``mode="official"``, solve_inverse.py, the official SGILO code): before each Adam step
 on the measurement loss, compute ``delta = hot(h) - h`` with the score model's "hot"
 predictor-corrector sampler at the fixed time t; after the step,
 ``h += temperature * delta + noise_temp * N(0, I)`` and ``z += latent_noise_temp * N(0, I)``.
@@ -113,14 +113,18 @@ class SGILO(Method):
         return {params.start_layer + r - 1 for r in range(len(params.steps))
                 if params.start_layer + r >= 1 and _round_value(params.temperature, r) > 0}
 
-    def grid(self, scale: str = "embedded") -> list[Hyper]:
-        if scale == "embedded":
+    def grid(self, grid_key: str = "embedded") -> list[Hyper]:
+        if grid_key == "embedded":
             # the embedded prior has a score model of the state after layer 1 (used by round 2)
             return [SGILOParams(steps=(25, 25, 25), lr=(0.05,), temperature=(0.0, 0.0, temp), noise_temp=0.01,
                                 latent_noise_temp=0.0)
                     for temp in (1.0, 30.0)]
         return [SGILOParams(temperature=(0.0, temp, temp), noise_temp=nt)
                 for temp in (0.05, 0.1, 0.3) for nt in (0.01, 0.025)]
+
+    def smoke_params(self) -> Hyper:
+        # temperature 0: the tiny prior has no score model; the latent noise still draws per image
+        return SGILOParams(steps=(5, 5, 5), temperature=(0.0,), noise_temp=0.01, latent_noise_temp=0.01)
 
     def solve(self, problem: Problem, prior: Prior, params: SGILOParams, num_samples: int = 1) -> list[ImageResult]:
         return run_rounds(problem, prior, params, SGILOHook(params), num_samples=num_samples)

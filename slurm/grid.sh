@@ -22,5 +22,5 @@ PLAN=${1:?usage: sbatch --array=0-N slurm/grid.sh PLAN.json}
 cd "${SLURM_SUBMIT_DIR:-.}"
 PY=${BENCH_PYTHON:-python}
 if [ -x .venv/bin/python ] && [ -z "${BENCH_PYTHON:-}" ]; then PY=.venv/bin/python; fi
-exec "$PY" -m bench.run_plan "$PLAN" --index "${SLURM_ARRAY_TASK_ID:-0}" --chunk-size "${CHUNK_SIZE:-1}" \
+exec "$PY" -m bench.harness.run_plan "$PLAN" --index "${SLURM_ARRAY_TASK_ID:-0}" --chunk-size "${CHUNK_SIZE:-1}" \
   --max-attempts "${MAX_ATTEMPTS:-2}" --wandb "${WANDB_MODE_BENCH:-disabled}"

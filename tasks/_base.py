@@ -103,8 +103,7 @@ class Task:
 
     name: str
     level_meaning: str  # e.g. "fraction of pixels observed"
-    default_levels: tuple[float, ...]  # the quick embedded grid, hardest first
-    ffhq_levels: tuple[float, ...]  # the paper-scale grid
+    default_levels: tuple[float, ...]  # hardest first; a World may set its own (bench/priors/world.py)
     harder_when: str = "lower"  # "lower" or "higher" level means a harder problem
     randomized: bool = False  # True when the operator depends on the seed (masks, matrices)
 

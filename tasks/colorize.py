@@ -59,6 +59,5 @@ TASK = register("colorize")(ColorizeTask(
     name="colorize",
     level_meaning="measurement noise sigma on the [-1, 1] scale of the gray image 0.2989R+0.5870G+0.1140B",
     default_levels=(0.0,),
-    ffhq_levels=(0.0,),
     harder_when="higher",
 ))

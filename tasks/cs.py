@@ -6,9 +6,9 @@ is used instead:  y = P_Omega( f (*) (s . x) ) / sqrt(m),  with (*) a TRUE circu
 convolution of length n computed by FFT. Both are scaled so that E||A x||^2 = ||x||^2.
 
 Beware when comparing to the official code: ILO's operator is a true circular convolution
-(STYLEGAN_FACTS 2.7, without the 1/sqrt(m)), but SGILO's port calls ``torch.fft.fft(x, 1)``
+(the rosinality/NVIDIA StyleGAN-2 code, without the 1/sqrt(m)), but SGILO's port calls ``torch.fft.fft(x, 1)``
 where ``1`` is the FFT *length*, so its "circulant" is just the elementwise product
-(s . x . f)[Omega] (SGILO_FACTS 6.4). We implement the intended (ILO) operator.
+(s . x . f)[Omega] (the official SGILO code). We implement the intended (ILO) operator.
 """
 from __future__ import annotations
 
@@ -130,7 +130,6 @@ TASK = register("cs")(CompressedSensingTask(
     level_meaning="m/n, measurements per pixel value (n = C*H*W); dense Gaussian for n <= 4096, "
                   "partial circulant (random signs, circular convolution, random rows) above",
     default_levels=(0.02, 0.05, 0.1, 0.25),
-    ffhq_levels=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5),
     harder_when="lower",
     randomized=True,
 ))

@@ -52,6 +52,5 @@ TASK = register("denoise")(DenoiseTask(
     level_meaning="Gaussian noise sigma on the [-1, 1] image scale (0.1 here = 0.05 on [0, 1]); "
                   "an extra build noise_sigma adds in quadrature",
     default_levels=(1.0, 0.5, 0.25, 0.1),
-    ffhq_levels=(1.0, 0.5, 0.25, 0.1),
     harder_when="higher",
 ))

@@ -48,7 +48,6 @@ TASK = register("inpaint")(InpaintTask(
     name="inpaint",
     level_meaning="fraction of pixels observed (all channels of an observed pixel), chosen at random",
     default_levels=(0.02, 0.05, 0.2, 0.5),
-    ffhq_levels=(0.0075, 0.02, 0.05, 0.1, 0.2, 0.5),
     harder_when="lower",
     randomized=True,
 ))

@@ -57,7 +57,6 @@ TASK = register("inpaint_box")(InpaintBoxTask(
     name="inpaint_box",
     level_meaning="fraction of the image area hidden by one rectangle (image aspect ratio) at a random position",
     default_levels=(0.5, 0.25, 0.1),
-    ffhq_levels=(0.5, 0.35, 0.25, 0.1),
     harder_when="higher",
     randomized=True,
 ))

@@ -1,5 +1,5 @@
 """Super-resolution: bicubic downsampling by an integer factor per side, exactly ILO's
-``BicubicDownSample`` (also SGILO's ``downsampler``; STYLEGAN_FACTS 2.4).
+``BicubicDownSample`` (also SGILO's ``downsampler``; the rosinality/NVIDIA StyleGAN-2 code).
 
 Per axis (H first, then W): reflect-pad (4f - f)//2 before and the rest after, correlate with a
 4f-tap cubic kernel (a = -0.5; tap i = bicubic((i - floor(2f) + 0.5)/f), normalised to sum 1)
@@ -119,6 +119,5 @@ TASK = register("superres")(SuperresTask(
     level_meaning="integer bicubic downsampling factor per side (pixel count shrinks by level^2; "
                   "x16 per side = x256 in pixels, the paper's fairness experiment)",
     default_levels=(8, 4, 2),
-    ffhq_levels=(64, 32, 16, 8, 4),
     harder_when="higher",
 ))

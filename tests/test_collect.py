@@ -1,4 +1,4 @@
-"""bench.collect: statistics by hand, tuning selection, composite ILO, files, edge cases.
+"""bench.report: statistics by hand, tuning selection, composite ILO, files, edge cases.
 
 A fake ResultStore is written with the real store API from synthetic Cell/CellResult rows and
 traces (no method is run), so these tests are fast and check exact numbers.
@@ -12,18 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.collect import (
-    COMPOSITE_LABEL,
-    bootstrap_ci,
-    collect,
-    ilo_composite,
-    main,
-    rows_frame,
-    select_best,
-    summarize,
-)
-from bench.runner import Cell, CellResult
-from bench.store import ResultStore
+from bench.harness.runner import Cell, CellResult
+from bench.harness.store import ResultStore
+from bench.report.collect import collect, main
+from bench.report.frames import rows_frame
+from bench.report.stats import COMPOSITE_LABEL, bootstrap_ci, ilo_composite, select_best, summarize
 
 N_BOOT = 200  # the statistics are checked against bootstrap_ci with the same n, so any n is exact
 

@@ -11,20 +11,15 @@ import pytest
 import torch
 
 import bench  # noqa: F401 - installs the torchvision shim before open_clip is imported
-from bench.attributes import ClipClassifier, classifier_names, get_classifier, register_classifier
 from bench.core.assets import EMBEDDED_DIR, MissingAssetError
-from bench.fairness import (
-    TINY_GROUPS,
-    agreement_rate,
-    decode_image,
-    fairness_set,
-    fairness_table,
-    main,
-    majority_vote,
-    table_markdown,
-    wilson_ci,
-)
-from bench.runner import Cell, run_cell
+from bench.experiments.fairness.classify import decode_image
+from bench.experiments.fairness.cli import main
+from bench.experiments.fairness.plan import fairness_set
+from bench.experiments.fairness.report import table_markdown
+from bench.experiments.fairness.stats import agreement_rate, fairness_table, majority_vote, wilson_ci
+from bench.harness.runner import Cell, run_cell
+from bench.priors.attributes import ClipClassifier, classifier_names, get_classifier, register_classifier
+from bench.priors.tiny import TINY_GROUPS
 
 torch.set_num_threads(1)
 
@@ -245,9 +240,9 @@ def test_end_to_end_on_the_tiny_prior_and_resume(tmp_path, capsys):
     assert main(TINY + ["--out", str(out), "--dry-run"]) == 0
     assert "cells: 4 " in capsys.readouterr().out and not out.exists()
     assert main(TINY + ["--out", str(out), "--results", str(tmp_path / "res")]) == 2  # smoke runs are never results
-    assert main(TINY + ["--out", str(out), "--plan-only"]) == 0  # for slurm/grid.sh (bench.run_plan)
+    assert main(TINY + ["--out", str(out), "--plan-only"]) == 0  # for slurm/grid.sh (bench.harness.run_plan)
     assert "slurm/grid.sh" in capsys.readouterr().out and (out / "plan_fairness.json").exists()
-    from bench.run_plan import main as run_plan
+    from bench.harness.run_plan import main as run_plan
 
     assert run_plan([str(out / "plan_fairness.json"), "--index", "0"]) == 0  # one array task: cell 0, images saved
     assert len(list((out / "images").glob("*.pt"))) == 1
@@ -277,7 +272,8 @@ def test_missing_clip_weights_stop_before_any_reconstruction(tmp_path, monkeypat
 
 def test_table_is_logged_to_wandb_offline(tmp_path, monkeypatch):
     pytest.importorskip("wandb")
-    from bench.fairness import FairnessConfig, log_table_wandb
+    from bench.experiments.fairness.config import FairnessConfig
+    from bench.experiments.fairness.report import log_table_wandb
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     cfg = FairnessConfig(prior="tiny", out=tmp_path / "fair")
@@ -303,9 +299,9 @@ def test_embedded_smoke_run(tmp_path):
 def test_hyperparameters_from_a_sweeps_superres_tuning(tmp_path):
     import json as _json
 
-    from bench.fairness import choose_params, tuned_superres
-    from bench.runner import CellResult
-    from bench.store import ResultStore
+    from bench.experiments.fairness.config import choose_params, tuned_superres
+    from bench.harness.runner import CellResult
+    from bench.harness.store import ResultStore
 
     store = ResultStore(tmp_path / "sweep")
     for variant, steps, mse in (("grid0", [7, 7], 0.2), ("grid1", [9, 9], 0.1)):

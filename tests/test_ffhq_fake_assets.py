@@ -13,7 +13,7 @@ A module fixture writes, into a temporary ``$SGILO_BENCH_CACHE``:
 - ``gaussian_fit.pt`` / ``sgilo_gaussian_fit.pt``: ``{'mean', 'std'}`` fits (2000 samples);
 
 and random PNGs in ``$SGILO_BENCH_FFHQ_DIR/{tune,test,fairness}``. Then one step per round of
-every method runs at 1024 x 1024 on CPU through ``bench.runner.run_cell`` (the sweep's cell
+every method runs at 1024 x 1024 on CPU through ``bench.harness.runner.run_cell`` (the sweep's cell
 runner) with the sweep's own FFHQ grid points, steps cut to 1 per round and one image.
 """
 from __future__ import annotations
@@ -48,7 +48,7 @@ def _write_pngs(folder: Path, names: list[str], seed: int) -> None:
 
 @pytest.fixture(scope="module")
 def ffhq_world(tmp_path_factory):
-    from bench import runner
+    from bench.harness import runner
     from bench.priors.mapping_proxy import fit_gaussian
     from bench.priors.nvidia import nvidia_to_rosinality
     from bench.priors.score_vit import build_official
@@ -95,9 +95,9 @@ def ffhq_world(tmp_path_factory):
 
 # ----------------------------------------------------------------------------- dry runs
 def test_empty_cache_dry_run_lists_every_missing_file(tmp_path, capsys, monkeypatch):
-    from bench.fairness import main as fairness_main
+    from bench.experiments.fairness.cli import main as fairness_main
+    from bench.harness.sweep.cli import main as sweep_main
     from bench.priors.catalog import missing_assets
-    from bench.sweep import main as sweep_main
 
     monkeypatch.setenv("SGILO_BENCH_CACHE", str(tmp_path / "empty-cache"))
     monkeypatch.delenv("SGILO_BENCH_FFHQ_DIR", raising=False)
@@ -137,9 +137,9 @@ def test_empty_cache_dry_run_lists_every_missing_file(tmp_path, capsys, monkeypa
 
 
 def test_fake_assets_dry_run_reports_nothing_missing(ffhq_world, tmp_path, capsys):
-    from bench.fairness import main as fairness_main
+    from bench.experiments.fairness.cli import main as fairness_main
+    from bench.harness.sweep.cli import main as sweep_main
     from bench.priors.catalog import missing_assets
-    from bench.sweep import main as sweep_main
 
     for prior in ("ffhq", "ffhq-ada"):
         assert sweep_main(["--tasks", "inpaint,cs", "--prior", prior, "--executor", "local", "--wandb", "disabled",
@@ -218,10 +218,11 @@ def test_one_step_of_each_method_at_1024(ffhq_world):
     """The sweep's own FFHQ tuning cells (first grid point per method), one image, 1 step per round:
     CSGM; ILO and ILO-unregularized over layers 0-1; SGILO's 3 rounds with the official layer1 and
     layer2 score networks in rounds 1 and 2."""
-    from bench.runner import run_cell, score_layers
-    from bench.sweep import SweepConfig, plan_tune
+    from bench.harness.runner import run_cell, score_layers
+    from bench.harness.sweep.config import resolve
+    from bench.harness.sweep.plan import plan_tune
 
-    cfg = SweepConfig(tasks=("inpaint",), levels={"inpaint": (0.5,)}, prior="ffhq", out=Path("runs/ffhq-fake"))
+    cfg = resolve(("inpaint",), "ffhq", levels={"inpaint": (0.5,)}, out=Path("runs/ffhq-fake"))
     tune = plan_tune(cfg)
     assert score_layers(tune) == {0, 1}
     cells = []

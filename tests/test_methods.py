@@ -175,3 +175,20 @@ def test_traces_and_nfe_are_reported():
     # the reconstruction is the best-measurement-loss iterate of the last round (official rule)
     assert res.measurement_loss == pytest.approx(min(t[1] for t in res.trace[7:]), rel=1e-6)
     assert res.seconds > 0 and res.reconstruction.shape == prior.image_shape
+
+
+@pytest.mark.parametrize("name", methods.names())
+def test_every_method_batch_equals_single_image_through_the_runner(name):
+    """Registry-wide (a new method is checked without editing this file): a cell of 3 images and
+    cells of one image each give the same per-image results, on the method's smoke prior."""
+    from bench.harness.runner import Cell, run_cell
+
+    m = methods.get(name)
+    cell = Cell("t", "tune", m.smoke_prior, "cs", 0.5, name, m.smoke_params().to_dict(), "tune", (0, 1, 2), seed=3)
+    batch = run_cell(cell, device="cpu")
+    assert batch.status == "ok", batch.reason
+    for i in (0, 2):
+        alone = run_cell(dataclasses.replace(cell, image_indices=(i,)), device="cpu")
+        assert alone.rows[0]["mse"] == pytest.approx(batch.rows[i]["mse"], rel=1e-3, abs=1e-6)
+        assert alone.rows[0]["measurement_loss"] == pytest.approx(batch.rows[i]["measurement_loss"], rel=1e-3, abs=1e-7)
+    assert batch.rows[0]["mse"] != batch.rows[1]["mse"]

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import methods
-from bench.perf import report, sections
-from bench.perf.timing import marginal_step_seconds
-from bench.perf.workloads import bare_step, problem, round_params
+from bench.experiments.perf import report, sections
+from bench.experiments.perf.timing import marginal_step_seconds
+from bench.experiments.perf.workloads import bare_step, problem, round_params
 from bench.priors.catalog import load_prior
 
 

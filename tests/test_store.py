@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from bench.runner import Cell, CellResult, failed_result, image_seed, operator_seed, run_cell
-from bench.store import ResultStore, atomic_write_json
+from bench.harness.runner import Cell, CellResult, failed_result, image_seed, operator_seed, run_cell
+from bench.harness.store import ResultStore, atomic_write_json
 
 
 def cell(**over) -> Cell:

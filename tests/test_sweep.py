@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.store import ResultStore
-from bench.sweep import main
+from bench.harness.store import ResultStore
+from bench.harness.sweep.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 # A small but complete sweep: tiny prior, one task, two levels, two methods, 4 test images.
@@ -117,7 +117,7 @@ def test_killed_sweep_resumes_to_exactly_the_uninterrupted_rows(tiny_sweep, tmp_
 
 
 def test_plan_only_and_run_plan_chunks(tiny_sweep, tmp_path):
-    """The grid.sh path: --plan-only writes the plan; bench.run_plan runs chunks into the store."""
+    """The grid.sh path: --plan-only writes the plan; bench.harness.run_plan runs chunks into the store."""
     out = tmp_path / "planned" / "sweep"
     args = TINY_ARGS + ["--out", str(out), "--executor", "local", "--methods", "csgm", "--levels", "inpaint=0.5"]
     p = run_cli(args + ["--plan-only", "tune"])
@@ -126,7 +126,7 @@ def test_plan_only_and_run_plan_chunks(tiny_sweep, tmp_path):
     assert len(plan["cells"]) == 2
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for i in range(2):
-        r = subprocess.run([sys.executable, "-m", "bench.run_plan", str(out / "plan_tune.json"), "--index", str(i)],
+        r = subprocess.run([sys.executable, "-m", "bench.harness.run_plan", str(out / "plan_tune.json"), "--index", str(i)],
                            capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
         assert r.returncode == 0, r.stderr[-2000:]
     p = run_cli(args + ["--plan-only", "eval"])

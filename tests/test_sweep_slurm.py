@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from slurm_utils import SLURM_PARTITION, require_slurm, sacct_available  # noqa: F401 - fixture
 
-from bench.store import ResultStore
+from bench.harness.store import ResultStore
 
 pytestmark = pytest.mark.slurm
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,8 +107,8 @@ def test_preempted_job_is_requeued_and_skips_finished_cells(require_slurm, tmp_p
     the test does not depend on when slurmctld gets round to the time limit."""
     import submitit
 
-    from bench.execution import ChunkJob
-    from bench.runner import Cell
+    from bench.harness.execution import ChunkJob
+    from bench.harness.runner import Cell
 
     store_root = tmp_path / "store"
     cells = [Cell("requeue", "tune", "tiny", "inpaint", 0.5, "csgm", {"steps": 400}, "tune", (i % 8,), seed=i)

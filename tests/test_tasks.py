@@ -75,13 +75,17 @@ def expected_count(name: str, level: float, shape) -> int | None:
 # ------------------------------------------------------------------ registry and levels
 @pytest.mark.parametrize("name", tasks.names())
 def test_task_declaration(name):
+    from bench.priors.catalog import get_world, prior_names
+
     task = tasks.get(name)
     assert task.name == name
     assert task.level_meaning and task.harder_when in ("lower", "higher")
-    assert task.default_levels and task.ffhq_levels
-    for level in (*task.default_levels, *task.ffhq_levels):
-        assert task.validate_level(level) == float(level)
-    for levels in (task.default_levels, task.ffhq_levels):  # hardest first
+    assert task.default_levels
+    world_levels = [get_world(p).levels(name, task.default_levels, profile)
+                    for p in prior_names() for profile in ("quick", "paper")]
+    for levels in (task.default_levels, *world_levels):  # every world's levels are valid, hardest first
+        for level in levels:
+            assert task.validate_level(level) == float(level)
         ordered = sorted(levels, reverse=task.harder_when == "higher")
         assert list(levels) == ordered
 

@@ -8,10 +8,12 @@ import torch
 
 import methods
 import tasks
-from bench import theory as th
+from bench.experiments.theory import cli
+from bench.experiments.theory.config import Setting
+from bench.experiments.theory.dynamics import distances, initial, make_instances, random_directions, simulate, sliced_w2
+from bench.harness.runner import Cell, run_cell
 from bench.priors import relu_net as rn
 from bench.priors.catalog import get_spec, load_images, load_prior
-from bench.runner import Cell, run_cell
 from methods import langevin
 from methods._core import Problem
 
@@ -60,7 +62,7 @@ def test_widths_rule_and_expansivity_check():
 
 
 def test_generator_is_positively_homogeneous_and_batched():
-    inst = th.make_instances(th.Setting(5), 3, tag="unit")
+    inst = make_instances(Setting(5), 3, tag="unit")
     z = torch.randn(3, 4, 5, generator=torch.Generator().manual_seed(1))
     gz = rn.generate(inst.weights, z)
     for a in (0.3, 2.5):
@@ -70,7 +72,7 @@ def test_generator_is_positively_homogeneous_and_batched():
 
 
 def test_gradient_matches_autograd_and_finite_differences():
-    inst = th.make_instances(th.Setting(4), 2, tag="unit")
+    inst = make_instances(Setting(4), 2, tag="unit")
     w64 = [w.double() for w in inst.weights]
     A, y = inst.A.double(), inst.y.double()
     z = torch.randn(2, 3, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(2), requires_grad=True)
@@ -95,7 +97,7 @@ def test_exact_inversion_of_in_range_signals():
 def test_saddle_constants():
     assert rn.expected_saddle_rho(1) == pytest.approx(0.0, abs=1e-12)  # g(pi) = pi/2
     assert rn.expected_saddle_rho(2) == pytest.approx(1 / math.pi)  # g(pi/2) = arccos(1/pi)
-    inst = th.make_instances(th.Setting(5), 4, tag="unit")
+    inst = make_instances(Setting(5), 4, tag="unit")
     u = inst.z_star
     f_at = lambda r: rn.loss_and_grad(inst.weights, inst.A, inst.y, -r.unsqueeze(-1) * u)[0]  # noqa: E731
     f0 = f_at(inst.rho)
@@ -114,29 +116,29 @@ def test_langevin_step_is_the_theorems_update():
 def test_sliced_wasserstein():
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(400, 6, generator=gen)
-    dirs = th.random_directions(6, 256, gen)
-    assert th.sliced_w2(x, x, dirs).item() == pytest.approx(0.0, abs=1e-6)
+    dirs = random_directions(6, 256, gen)
+    assert sliced_w2(x, x, dirs).item() == pytest.approx(0.0, abs=1e-6)
     shift = torch.tensor([0.6, 0, 0, 0, 0, 0])
     # a shift v moves every projection by <v, theta>: SW^2 = E<v, theta>^2 = ||v||^2 / k
-    assert th.sliced_w2(x + shift, x, dirs).item() == pytest.approx(0.6 / math.sqrt(6), rel=0.15)
+    assert sliced_w2(x + shift, x, dirs).item() == pytest.approx(0.6 / math.sqrt(6), rel=0.15)
 
 
 # ----------------------------------------------------------------------------- the saddle
 def test_langevin_escapes_the_saddle_where_gradient_descent_stays():
     """Instance 29 of (k=5, c=4, tag 'test'): GD started at -rho z* (+0.02 jitter) never leaves
     B(-rho z*, 0.25) in 600 steps; Langevin (beta = 50 k) from the same starts reaches B(z*, 0.25)."""
-    inst = th.make_instances(th.Setting(5, expansion=4.0), 1, tag="test", first=29)
-    z0 = th.initial(inst, "neg_star", 16, 0.02, torch.Generator().manual_seed(0))
+    inst = make_instances(Setting(5, expansion=4.0), 1, tag="test", first=29)
+    z0 = initial(inst, "neg_star", 16, 0.02, torch.Generator().manual_seed(0))
     max_neg = {}
     for name, beta in (("GD", None), ("Langevin", 250.0)):
         far = torch.zeros(1, 16)
 
         def observe(t: int, z: torch.Tensor) -> None:
-            torch.maximum(far, th.distances(inst, z)["neg"], out=far)
+            torch.maximum(far, distances(inst, z)["neg"], out=far)
 
-        z = th.simulate(inst, z0, 600, 0.05, beta, torch.Generator().manual_seed(1), observe)
+        z = simulate(inst, z0, 600, 0.05, beta, torch.Generator().manual_seed(1), observe)
         max_neg[name] = far
-        max_neg[name + "_star"] = (th.distances(inst, z)["star"] < 0.25).float().mean().item()
+        max_neg[name + "_star"] = (distances(inst, z)["star"] < 0.25).float().mean().item()
     assert (max_neg["GD"] < 0.25).all(), max_neg["GD"]  # GD stays near -rho z* for all 600 steps
     assert max_neg["GD_star"] == 0.0
     assert max_neg["Langevin_star"] >= 0.75, max_neg["Langevin_star"]  # Langevin escapes in most chains
@@ -201,7 +203,7 @@ def test_run_cell_with_relu_prior_cs_task_and_langevin():
 
 
 def test_quick_cli_writes_plots_json_and_report(tmp_path):
-    assert th.main(["--quick", "--out", str(tmp_path)]) == 0
+    assert cli.main(["--quick", "--out", str(tmp_path)]) == 0
     for name in ("escape.png", "mixing.png", "scaling.png", "theory.json", "report.md"):
         assert (tmp_path / name).stat().st_size > 0
     report = (tmp_path / "report.md").read_text()

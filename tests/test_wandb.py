@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from bench.execution import run_chunk
-from bench.runner import Cell
-from bench.store import ResultStore
-from bench.wandb_log import run_id
+from bench.harness.execution import run_chunk
+from bench.harness.runner import Cell
+from bench.harness.store import ResultStore
+from bench.harness.wandb_log import run_id
 
 pytest.importorskip("wandb")
 

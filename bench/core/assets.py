@@ -76,10 +76,6 @@ def asset_path(name: str) -> Path:
     return get_asset(name).require()
 
 
-def all_assets() -> list[Asset]:
-    return [_ASSETS[k] for k in sorted(_ASSETS)]
-
-
 # ----------------------------------------------------------------------------- FFHQ world
 register_asset(Asset(
     "ffhq-stylegan2", "stylegan2-ffhq-config-f.pt",

@@ -40,7 +40,7 @@ def geocross(latent: torch.Tensor) -> torch.Tensor:
 
     mean_{i,j}(D * (2 atan2(|x_i - x_j|, |x_i + x_j|))^2) / 8, with D the latent width.
     The official ILO code slices the latent along the batch dimension, which makes the term
-    vanish for rounds >= 1 (STYLEGAN_FACTS 2.4); callers here slice the rows (dim 1).
+    vanish for rounds >= 1 (the rosinality/NVIDIA StyleGAN-2 code); callers here slice the rows (dim 1).
     """
     if latent.shape[1] < 2:
         return latent.new_zeros(latent.shape[0])

@@ -77,6 +77,9 @@ def status() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bench.core.runtime import init_process
+
+    init_process()
     p = argparse.ArgumentParser(prog="python -m bench.embedded", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("command", choices=["train", "status"])

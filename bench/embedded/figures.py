@@ -412,7 +412,10 @@ def write_cards(res: dict, out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from bench.core.runtime import init_process
+
+    init_process()
+    p = argparse.ArgumentParser(prog="python -m bench.embedded.figures", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--samples", type=int, default=10_000)
     p.add_argument("--score-samples", type=int, default=1000, help="annealed-Langevin samples per score prior")
     p.add_argument("--extra-scores", nargs="*", default=[], metavar="FILE",

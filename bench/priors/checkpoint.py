@@ -2,7 +2,7 @@
 
 Every parameter key must be present with the right shape; the deterministic buffers (blur
 and upsample kernels, stored noises) are optional because distributed copies differ there
-(STYLEGAN_FACTS 0). Anything else fails with an error naming the keys: the official ILO
+(the rosinality/NVIDIA StyleGAN-2 code). Anything else fails with an error naming the keys: the official ILO
 code loads with ``strict=False``, which silently leaves mis-named weights random.
 """
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The mapping's last layer outputs sqrt(2) * lrelu_0.2(a); ``LeakyReLU(5)`` undoes the 0.2
 slope, so v = lrelu_5(mapping(z)) is close to Gaussian. Fitting a per-dimension mean and
 std of v lets methods optimise a Gaussian latent z and map it with
-``w = lrelu_0.2(std * z + mean)`` (STYLEGAN_FACTS 2.5; recipe from PULSE and SGILO).
+``w = lrelu_0.2(std * z + mean)`` (the rosinality/NVIDIA StyleGAN-2 code; recipe from PULSE and SGILO).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """NVIDIA stylegan2-ada-pytorch generators (``ffhq.pkl``, ``ffhq.pt``) as our rosinality-layout Generator.
 
-SGILO uses NVIDIA's networks, not rosinality's (SGILO_FACTS 1). This module reads their files
+SGILO uses NVIDIA's networks, not rosinality's (the official SGILO code). This module reads their files
 *without running any code from them* and converts the weights, so that our layer-k tensors
 are the tensors the official score models were trained on.
 

@@ -2,8 +2,8 @@
 
 Each file (a plain state dict, read with ``weights_only=True``) models one tensor of NVIDIA's
 FFHQ generator; the normalisation constants are those solve_inverse.yaml uses (one gen_min /
-gen_max pair for every layer, SGILO_FACTS 4), the SDE is VP (beta 0.1..20, N = 1000), and the
-hot-sampler settings come from each network's yaml (SGILO_FACTS 5). The official round-k model
+gen_max pair for every layer, the official SGILO code), the SDE is VP (beta 0.1..20, N = 1000), and the
+hot-sampler settings come from each network's yaml (the official SGILO code). The official round-k model
 ``layerK`` is our state after generator layer K-1 (bench.priors.score_prior.OFFICIAL_LAYER_INDEX).
 """
 from __future__ import annotations
@@ -50,7 +50,7 @@ def load_official_score(name: str, path=None):
     return prior
 
 
-# The official default (configs/solve_inverse.yaml, SGILO_FACTS 6.3): gen_configs
+# The official default (configs/solve_inverse.yaml, the official SGILO code): gen_configs
 # [null, layer1, layer2, syn_layer3], i.e. the score of the state SGILO's round 1, 2, 3 optimises.
 # Keyed by our layer through each file's metadata: layer1 -> 0, layer2 -> 1, syn_layer3 -> 2
 # (``layer3`` models the same [512, 16, 16] tensor; the official default prefers syn_layer3).

@@ -24,13 +24,15 @@ sin t) / pi) (Lemma B.4). For a finite network the minimiser of f on the ray -z*
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from dataclasses import dataclass
 from typing import Sequence
 
 import torch
+
+from bench.core.seeds import derive_seed
+from bench.priors.world import PriorSpec, World
 
 DEFAULT_EXPANSION = 2.0  # c in n_i = ceil(c n_{i-1} ln n_{i-1})
 DEFAULT_WEIGHT_VAR = 2.0  # entries N(0, weight_var / n_i): norm preserving (see module doc)
@@ -292,30 +294,26 @@ class ReluNetPrior:
         return invert(self.weights, x.flatten(1))
 
 
-def _set_seed(config: ReluNetConfig, image_set: str) -> int:
-    h = hashlib.sha256(f"{config.name}/{image_set}".encode()).digest()
-    return int.from_bytes(h[:4], "little") & 0x7FFFFFFF
-
-
 def images(config: ReluNetConfig, image_set: str) -> tuple[torch.Tensor, list[str]]:
     """In-range signals G(z*) with z* uniform on the unit sphere, seeded by (prior, set)."""
     if image_set not in IMAGE_SETS:
         raise KeyError(f"unknown image set {image_set!r}; valid: {sorted(IMAGE_SETS)}")
     prior = ReluNetPrior(config)
-    z = unit_latents(IMAGE_SETS[image_set], config.latent_dim, _set_seed(config, image_set))
+    z = unit_latents(IMAGE_SETS[image_set], config.latent_dim, derive_seed(config.name, image_set))
     with torch.no_grad():
         x = prior.generate(z)
     return x, [f"{config.name}-{image_set}-{i}" for i in range(len(x))]
 
 
-def prior_spec(name: str):
-    """The catalog entry for a ``relu-...`` name (the catalog's factory hook calls this)."""
-    from bench.priors.catalog import PriorSpec
-
+def prior_spec(name: str) -> PriorSpec:
+    """The catalog entry for a ``relu-...`` name (the catalog's factory hook calls this): a prior
+    in a world of its own, whose images are its in-range signals."""
     config = parse_name(name)
     exp = expansivity(config.widths, config.expansion)
+    side = math.isqrt(config.widths[-1])
+    world = World(name, f"in-range signals G(z*) of {name}, ||z*|| = 1", lambda image_set: images(config, image_set),
+                  (1, side, side), grid_key="embedded", ilo_paper_steps_scale=0.075)
     return PriorSpec(
         name, f"random-weight expansive ReLU generator (SGILO Thm 3.1 setting), {exp.describe()}; "
               f"weights N(0, {config.weight_var:g}/n_i); images G(z*), ||z*|| = 1",
-        lambda device: ReluNetPrior(config, device), lambda image_set: images(config, image_set),
-        grid_scale="embedded", n_layers=config.depth)
+        lambda device: ReluNetPrior(config, device), world, n_layers=config.depth)

@@ -117,7 +117,7 @@ def diffuse(sde: VPSDE, x0: torch.Tensor, t: float | torch.Tensor,
 @torch.no_grad()
 def hot_pc_sampler(score_fn: ScoreFn, sde: VPSDE, x: torch.Tensor, *, steps: int = 1, snr: float = 1e-4,
                    t: float = 0.01, generator: torch.Generator | None = None) -> torch.Tensor:
-    """The official ``hot_pc_sampler`` (SGILO_FACTS 5): ``steps`` x (ALD corrector, then an
+    """The official ``hot_pc_sampler`` (the official SGILO code): ``steps`` x (ALD corrector, then an
     Euler-Maruyama predictor with dt = 1/N), all at the FIXED time t; returns the last
     predictor's x_mean (no final noise). Official values: snr 1e-4 and 1 step for
     latent/layer1-3, snr 5e-3 and 5 steps for syn_layer3."""

@@ -1,6 +1,6 @@
 """A trained score model packaged as a prior on one generator layer: network + SDE + normalisation.
 
-Two spaces (SGILO_FACTS 4):
+Two spaces (the official SGILO code):
 
 * original space ``h``: the generator's layer-k activations, what SGILO optimises;
 * normalised space ``y = (h - min) / (max - min + 1e-8)``: what the network was trained on

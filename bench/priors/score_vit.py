@@ -1,6 +1,6 @@
 """The SGILO score network: a ViT over an intermediate-layer tensor, one token per position.
 
-A re-implementation of the official ``score/models.py:ViT`` (SGILO_FACTS 2) whose
+A re-implementation of the official ``score/models.py:ViT`` (the official SGILO code) whose
 ``state_dict()`` has the official names and shapes, so the released ``*.pth`` checkpoints
 load with :func:`load_official_state_dict`. What generalises: the channel count C (the
 official projector is hard-wired to 512 = C of FFHQ's early layers; here it outputs C, which

@@ -2,7 +2,7 @@
 
 Forward process dx = -1/2 beta(t) x dt + sqrt(beta(t)) dw on t in [0, T], beta linear from
 ``beta_min`` to ``beta_max``. Its marginal is N(exp(c(t)) x0, (1 - exp(2 c(t))) I) with
-c(t) = -1/4 t^2 (b1 - b0) - 1/2 t b0 (SGILO_FACTS 3). The discrete betas/alphas exist only
+c(t) = -1/4 t^2 (b1 - b0) - 1/2 t b0 (the official SGILO code). The discrete betas/alphas exist only
 because the official samplers read ``alpha`` at the integer index ``int(t (N-1) / T)``.
 
 Everything is a pure function of the (frozen) dataclass and the tensors passed in; ``t`` is a
@@ -147,13 +147,8 @@ class VPSDE:
         return float(hi - lo)
 
 
-def official_ald_step_size(sde: VPSDE, t: TimeLike, snr: float) -> torch.Tensor:
-    """ALD corrector step eps = (snr std(t))^2 * 2 alpha(t) (score_sde ``AnnealedLangevinDynamics``)."""
-    return (snr * sde.marginal_std(t)) ** 2 * 2.0 * sde.discrete_alpha(t)
-
-
 def check_sde_constants(sde: VPSDE | None = None) -> dict[str, float]:
-    """The t = 0.01 numbers quoted in SGILO_FACTS 3, for quick sanity checks."""
+    """The t = 0.01 numbers the official SGILO code quotes, for quick sanity checks."""
     sde = sde or VPSDE()
     t = 0.01
     return {

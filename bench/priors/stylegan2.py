@@ -8,7 +8,7 @@ block j (an upsampling conv, a conv and a ToRGB at 2^(j+2)). ``synthesis`` can s
 any layer and restart from any layer, carrying a :class:`LayerState` (feature map plus the
 RGB skip sum accumulated so far), so that continuing from the state of layer k reproduces
 the whole forward pass exactly. The official ILO/SGILO code restarts with an empty skip sum
-(dropping the RGB contributions of layers <= k, see STYLEGAN_FACTS 2.1); that behaviour is
+(dropping the RGB contributions of layers <= k, see the rosinality/NVIDIA StyleGAN-2 code); that behaviour is
 available as ``skip_mode="official"`` for faithful comparisons.
 """
 from __future__ import annotations
@@ -80,7 +80,7 @@ class ModulatedConv2d(nn.Module):
     Computed in the batch-shared form: scale the input channels by the style, convolve with
     the shared weight, scale the output channels by the demodulation factor. This equals
     rosinality's per-sample grouped convolution exactly in real arithmetic and is faster on
-    CPU (EMBEDDED_NOTES); ``grouped_reference`` keeps the literal form for tests.
+    CPU (measured on a 2-core CPU); ``grouped_reference`` keeps the literal form for tests.
     """
 
     def __init__(self, in_ch: int, out_ch: int, kernel_size: int, style_dim: int, demodulate: bool = True,
@@ -207,7 +207,7 @@ class LayerState:
 
 
 def default_channels(channel_multiplier: int = 2) -> dict[int, int]:
-    """rosinality's resolution -> channel table (STYLEGAN_FACTS 1.2)."""
+    """rosinality's resolution -> channel table (the rosinality/NVIDIA StyleGAN-2 code)."""
     cm = channel_multiplier
     return {4: 512, 8: 512, 16: 512, 32: 512, 64: 256 * cm, 128: 128 * cm, 256: 64 * cm, 512: 32 * cm, 1024: 16 * cm}
 

@@ -1,7 +1,7 @@
 """Figures of the report: Figure-3-style quality vs difficulty, Figure-9-style MSE vs time/NFE.
 
-Drawn from the summary tables of ``bench.collect`` (so the bands are the same bootstrap CIs as
-the tables) with seaborn's theme and palette on matplotlib's Agg backend (no display needed).
+Drawn from the summary tables of ``bench.report.tables`` (so the bands are the same bootstrap
+CIs as the tables) with seaborn's theme and palette on matplotlib's Agg backend (no display needed).
 """
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from bench.collect import COMPOSITE_LABEL, MAIN_LABELS, TaskAxis, task_axis, task_sort_key  # noqa: E402
+from bench.report.axes import TaskAxis, task_axis, task_sort_key  # noqa: E402
+from bench.report.stats import COMPOSITE_LABEL  # noqa: E402
 
+MAIN_LABELS = {"csgm": "CSGM", "sgilo": "SGILO"}
 MAIN_ORDER = ("CSGM", COMPOSITE_LABEL, "SGILO")
 MAX_SPEED_PANELS = 4  # with more (task, level) pairs, the speed plot shows each task's hardest level
 
@@ -294,4 +296,4 @@ def _median_iqr(p: pd.DataFrame, xcol: str) -> pd.DataFrame:
                          "q25": g["ref_mse"].quantile(0.25), "q75": g["ref_mse"].quantile(0.75)}).reset_index(drop=True)
 
 
-__all__ = ["figure3", "speed_figure", "series_labels", "main_variants", "speed_panels"]
+__all__ = ["figure3", "main_variants", "series_labels", "speed_figure", "speed_panels"]

@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bench.runner import CellResult
+from bench.harness.runner import CellResult
 
 
-def _wandb(mode: str, folder: Path):
+def wandb_module(mode: str, folder: Path):
+    """The ``wandb`` module, quiet and without git/console capture; ``folder`` created."""
     os.environ.setdefault("WANDB_SILENT", "true")
     os.environ.setdefault("WANDB_DISABLE_GIT", "true")
     os.environ.setdefault("WANDB_CONSOLE", "off")
@@ -22,8 +23,17 @@ def _wandb(mode: str, folder: Path):
     return wandb
 
 
-def _project() -> str:
+def project_name() -> str:
     return os.environ.get("WANDB_PROJECT", "sgilo-bench")
+
+
+def init_run(mode: str, folder: Path, run_key: str, group: str, **kwargs):
+    """A W&B run with the project's settings; ``run_key`` (with ``group``) makes the id, so a re-run
+    resumes the same run instead of creating a duplicate."""
+    wandb = wandb_module(mode, folder)
+    return wandb, wandb.init(project=project_name(), group=group, id=run_id(group, run_key), resume="allow", mode=mode,
+                             dir=str(folder), reinit="finish_previous", settings=wandb.Settings(
+                                 console="off", disable_git=True, x_disable_stats=True), **kwargs)
 
 
 def run_id(sweep: str, key: str) -> str:
@@ -35,13 +45,11 @@ def log_cell(result: CellResult, mode: str, folder: Path) -> None:
     """Log one finished cell: config, per-step traces, final metrics, a few image panels."""
     if mode == "disabled":
         return
-    wandb = _wandb(mode, folder)
     c = result.cell
-    run = wandb.init(project=_project(), group=c.sweep, job_type=c.stage, id=run_id(c.sweep, c.key), resume="allow",
-                     name=f"{c.stage}/{c.task}@{c.level}/{c.method}:{c.variant}", mode=mode, dir=str(folder),
-                     tags=[f"task:{c.task}", f"method:{c.method}", f"level:{c.level}", f"stage:{c.stage}"],
-                     config=c.to_dict() | {"cell_key": c.key}, reinit="finish_previous", settings=wandb.Settings(
-                         console="off", disable_git=True, x_disable_stats=True))
+    wandb, run = init_run(mode, folder, c.key, c.sweep, job_type=c.stage,
+                          name=f"{c.stage}/{c.task}@{c.level}/{c.method}:{c.variant}",
+                          tags=[f"task:{c.task}", f"method:{c.method}", f"level:{c.level}", f"stage:{c.stage}"],
+                          config=c.to_dict() | {"cell_key": c.key})
     try:
         if result.traces:
             n = len(result.traces[0]["steps"])
@@ -85,10 +93,7 @@ def log_summary(sweep_dir: str | Path, mode: str) -> None:
     summary = sweep_dir / "report" / "summary.csv"
     if not summary.exists():
         return
-    wandb = _wandb(mode, sweep_dir / "wandb")
-    run = wandb.init(project=_project(), group=sweep_dir.name, job_type="summary", id=run_id(sweep_dir.name, "summary"),
-                     resume="allow", mode=mode, dir=str(sweep_dir / "wandb"), reinit="finish_previous",
-                     settings=wandb.Settings(console="off", disable_git=True, x_disable_stats=True))
+    wandb, run = init_run(mode, sweep_dir / "wandb", "summary", sweep_dir.name, job_type="summary")
     try:
         df = pd.read_csv(summary)
         run.log({"summary": wandb.Table(dataframe=df)})

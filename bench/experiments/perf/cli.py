@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 
 from bench.core.device import get_device
-from bench.perf import report, sections
-from bench.perf.workloads import SCALES
+from bench.experiments.perf import report, sections
+from bench.experiments.perf.workloads import SCALES
 
 
 def _ints(s: str) -> tuple[int, ...]:
@@ -51,6 +51,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bench.core.runtime import init_process
+
+    init_process()  # the malloc tuning is part of what is measured (bench/core/malloc.py)
     a = parse(argv)
     scales = [s for s in a.scales.split(",") if s]
     bad = [s for s in scales if s not in SCALES]

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from bench.core.io import atomic_write_json
-from bench.runner import Cell, CellResult
+from bench.harness.runner import Cell, CellResult
 
 
 class ResultStore:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch
 
 import methods
-from bench.perf.timing import marginal_step_seconds, median_seconds, sync
-from bench.perf.workloads import bare_step, build_prior, images, problem, round_runner
+from bench.experiments.perf.timing import marginal_step_seconds, median_seconds, sync
+from bench.experiments.perf.workloads import bare_step, build_prior, images, problem, round_runner
 
 METHODS = ("csgm", "ilo", "ilo_unreg", "sgilo")
 
@@ -142,6 +142,9 @@ def _own_peak_rss_mb() -> float:
 
 
 def _memory_child(scale: str, device: str, method: str, batch: int, threads: int, queue) -> None:
+    from bench.core.runtime import init_process
+
+    init_process()
     torch.set_num_threads(threads)
     dev = torch.device(device)
     prior = build_prior(scale, dev)

@@ -8,16 +8,14 @@ cell (submitit's checkpoint contract: :class:`ChunkJob` is ``Checkpointable``).
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from bench.runner import Cell, failed_result, run_cell
-from bench.store import ResultStore
+from bench.harness.runner import Cell, failed_result, run_cell
+from bench.harness.slurm import SlurmConfig
+from bench.harness.store import ResultStore
 
 try:  # submitit is a dependency, but keep the local path importable without it
     import submitit
@@ -25,61 +23,6 @@ try:  # submitit is a dependency, but keep the local path importable without it
 except ImportError:  # pragma: no cover
     submitit = None
     Checkpointable = object  # type: ignore[assignment,misc]
-
-
-@dataclass
-class SlurmConfig:
-    partition: str = os.environ.get("BENCH_SLURM_PARTITION", "")
-    gpus_per_node: int = 0
-    cpus_per_task: int = 4
-    mem_gb: int = 32
-    timeout_min: int = 240
-    account: str = ""
-    array_parallelism: int = 64
-    signal_delay_s: int = 90  # seconds before the time limit that submitit gets USR2 (keep < timeout)
-
-
-def add_slurm_arguments(parser) -> None:
-    """The SLURM options shared by every command that submits cells (sweep, fairness)."""
-    g = parser.add_argument_group("SLURM (submitit)")
-    g.add_argument("--slurm-partition", default=os.environ.get("BENCH_SLURM_PARTITION", ""))
-    g.add_argument("--slurm-gpus", type=int, default=None,
-                   help="GPUs per job (default $BENCH_SLURM_GPUS, else 1 for ffhq and 0 for the CPU-sized priors)")
-    g.add_argument("--slurm-cpus", type=int, default=4)
-    g.add_argument("--slurm-mem-gb", type=int, default=32)
-    g.add_argument("--slurm-time-min", type=int, default=240)
-    g.add_argument("--slurm-account", default="")
-    g.add_argument("--slurm-signal-delay-s", type=int, default=90,
-                   help="seconds before the time limit at which a job checkpoints and is requeued")
-
-
-def slurm_config_from_args(a, prior: str) -> SlurmConfig:
-    gpus = a.slurm_gpus
-    if gpus is None:
-        from bench.priors.catalog import prior_world
-
-        gpus = int(os.environ.get("BENCH_SLURM_GPUS", "1" if prior_world(prior) == "ffhq" else "0"))
-    return SlurmConfig(partition=a.slurm_partition, gpus_per_node=gpus, cpus_per_task=a.slurm_cpus,
-                       mem_gb=a.slurm_mem_gb, timeout_min=a.slurm_time_min, account=a.slurm_account,
-                       signal_delay_s=a.slurm_signal_delay_s)
-
-
-def slurm_alive() -> tuple[bool, str]:
-    """Is a SLURM controller answering? (submitit only checks that ``srun`` exists)."""
-    if shutil.which("scontrol") is None:
-        return False, "scontrol not found"
-    try:
-        p = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=15)
-    except (OSError, subprocess.TimeoutExpired) as err:
-        return False, f"scontrol ping failed: {err}"
-    ok = p.returncode == 0 and "UP" in p.stdout
-    return ok, (p.stdout or p.stderr).strip()
-
-
-def resolve_executor(name: str) -> str:
-    if name != "auto":
-        return name
-    return "slurm" if slurm_alive()[0] else "local"
 
 
 def run_chunk(cells: Sequence[Cell], store_root: str, max_attempts: int = 2, device: str | None = None,
@@ -98,7 +41,7 @@ def run_chunk(cells: Sequence[Cell], store_root: str, max_attempts: int = 2, dev
         while True:
             result = run_cell(cell, device, keep_images=wandb_mode != "disabled")
             if wandb_mode != "disabled":
-                from bench.wandb_log import log_cell
+                from bench.harness.wandb_log import log_cell
 
                 log_cell(result, mode=wandb_mode, folder=Path(store_root) / "wandb")
             verdict = store.record(result, max_attempts=max_attempts)
@@ -113,6 +56,9 @@ class ChunkJob(Checkpointable):
     the same arguments, and the store makes it skip the cells already finished."""
 
     def __call__(self, cells: list[dict], store_root: str, max_attempts: int, wandb_mode: str) -> dict[str, int]:
+        from bench.core.runtime import init_process
+
+        init_process()
         return run_chunk([Cell.from_dict(c) for c in cells], store_root, max_attempts, None, wandb_mode,
                          slurm_threads())
 
@@ -184,6 +130,9 @@ def _final_counts(cells: Sequence[Cell], store: ResultStore) -> dict[str, int]:
 def _worker_init() -> None:
     import torch
 
+    from bench.core.runtime import init_process
+
+    init_process()
     torch.set_num_threads(1)  # one process per core beats threads for these small models
 
 

@@ -1,6 +1,6 @@
 """Run one chunk of a written plan: what each array task of ``slurm/grid.sh`` executes.
 
-    python -m bench.run_plan runs/x/plan_tune.json --index $SLURM_ARRAY_TASK_ID --chunk-size 8
+    python -m bench.harness.run_plan runs/x/plan_tune.json --index $SLURM_ARRAY_TASK_ID --chunk-size 8
 
 The chunk is cells [index*chunk_size, (index+1)*chunk_size) of the plan; results go to the
 plan's folder (the sweep's store). Finished cells are skipped, so re-running an array task
@@ -13,12 +13,12 @@ import json
 import sys
 from pathlib import Path
 
-from bench.execution import run_chunk, slurm_threads
-from bench.store import read_plan
+from bench.harness.execution import run_chunk, slurm_threads
+from bench.harness.store import read_plan
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.run_plan", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m bench.harness.run_plan", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("plan", help="plan_<stage>.json written by `python -m bench.sweep --plan-only <stage>`")
     p.add_argument("--index", type=int, required=True, help="chunk index (SLURM_ARRAY_TASK_ID)")

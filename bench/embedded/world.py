@@ -1,0 +1,54 @@
+"""The embedded world: the committed Fashion-MNIST StyleGAN-2 (+ score priors) and the
+committed evaluation set (8 tuning, 30 test, 64 Sandal + 64 Sneaker fairness images, all from
+the Fashion-MNIST test split; bench/data/evalset/)."""
+from __future__ import annotations
+
+import torch
+
+from bench.priors.world import FairnessSetting, ImageSet, PriorSpec, World
+
+# Three levels per task, so the default sweep fits 10 minutes on 2 cores.
+QUICK_LEVELS = {"inpaint": (0.05, 0.2, 0.5), "cs": (0.05, 0.1, 0.25), "denoise": (1.0, 0.5, 0.25),
+                "superres": (8, 4, 2), "inpaint_box": (0.5, 0.25, 0.1), "colorize": (0.0,)}
+
+
+def embedded_images(image_set: str) -> ImageSet:
+    from bench.data.evalset import load_evalset, load_manifest
+
+    x, _ = load_evalset(image_set)
+    return x, manifest_ids(load_manifest(), image_set, len(x))
+
+
+def manifest_ids(manifest: dict, key: str, n: int) -> list[str]:
+    """Stable ids ``fmnist-test-<index in the test split>`` from the evalset manifest."""
+    entry = manifest.get("sets", {}).get(key) or manifest.get(key)
+    idx = entry.get("indices") if isinstance(entry, dict) else entry if isinstance(entry, list) else None
+    if idx is None or len(idx) != n:
+        return [f"{key}{i:03d}" for i in range(n)]
+    return [f"fmnist-test-{int(i)}" for i in idx]
+
+
+def embedded_fairness_groups() -> tuple[list[int], tuple[str, ...]]:
+    """The manifest's Sandal/Sneaker labels of the fairness set."""
+    from bench.data.evalset import FAIRNESS_GROUPS, load_evalset
+
+    _, y = load_evalset("fairness")
+    lab_to_group = {lab: i for i, lab in enumerate(FAIRNESS_GROUPS.values())}
+    return [lab_to_group[int(v)] for v in y.tolist()], tuple(FAIRNESS_GROUPS)
+
+
+def _load(device: torch.device):
+    from bench.embedded.assets import load_embedded_prior
+
+    return load_embedded_prior(device)
+
+
+EMBEDDED_WORLD = World(
+    "embedded", "Fashion-MNIST 32x32 (committed evaluation set from the test split)", embedded_images, (1, 32, 32),
+    quick_levels=QUICK_LEVELS, grid_key="embedded",
+    ilo_paper_steps_scale=0.075,  # (300, 300, 300) -> (22, 22, 22): the quick budget of the other methods
+    slurm_gpus=0, fairness=FairnessSetting((4, 8), "embedded", embedded_fairness_groups))
+
+EMBEDDED_PRIOR = PriorSpec(
+    "embedded", "Fashion-MNIST 32x32 StyleGAN-2 trained by this project (committed), with its score priors",
+    _load, EMBEDDED_WORLD, required_assets=("embedded-generator",), n_layers=4)

@@ -1,0 +1,1 @@
+"""Experiments built on the harness: fairness, theory, perf."""

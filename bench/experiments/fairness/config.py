@@ -1,0 +1,95 @@
+"""The fairness run's configuration and where each method's hyperparameters come from."""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from bench.harness.cli import ExecutionOptions
+from bench.harness.store import ResultStore
+
+DEFAULT_METHODS = ("ilo", "sgilo")
+
+
+@dataclass
+class FairnessConfig:
+    prior: str = "embedded"
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    factors: tuple[int, ...] = (4, 8)  # per side; the pixel count shrinks by factor^2
+    samples: int = 5  # posterior samples per image for samplers (others: 1)
+    out: Path = Path("runs/fairness-embedded")
+    from_sweep: Path | None = None
+    params_override: dict[str, dict] = field(default_factory=dict)  # method -> hyperparameters set by hand
+    steps_scale: float = 1.0
+    limit: int | None = None  # images per group (smoke runs); None: all 64
+    batch: int = 16  # images per cell
+    seed: int = 0
+    classifier: str = "embedded"
+    classifier_options: dict = field(default_factory=dict)
+    image_side: int | None = None  # the world's image side (factor validation, table headings)
+    results: Path | None = None
+    execution: ExecutionOptions = field(default_factory=ExecutionOptions)
+
+    @property
+    def name(self) -> str:
+        return self.out.name
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The hyperparameters a method runs with at one factor, and where they come from."""
+
+    params: dict
+    source: str  # for the table: "method defaults", "tuned (sweep, superres x4)", ...
+    variant: str  # Cell.variant
+
+
+def tuned_superres(sweep_dir: Path, prior: str) -> dict[tuple[float, str], dict]:
+    """{(level, method): params} chosen by ``bench.report.stats.select_best`` from a sweep's superres
+    tuning rows on this prior (noise-free measurements only); empty if it tuned no superres."""
+    from bench.report.stats import select_best
+
+    rows = [r for r in ResultStore(sweep_dir).rows()
+            if r.get("stage") == "tune" and r.get("task") == "superres" and r.get("prior") == prior]
+    if not rows:
+        return {}
+    chosen = select_best(pd.DataFrame(rows))
+    out = {}
+    for _, r in chosen.iterrows():
+        if float(r.get("noise_sigma", 0.0) or 0.0) == 0.0 and r["params"]:
+            out[(float(r["level"]), str(r["method"]))] = json.loads(r["params"])
+    return out
+
+
+def choose_params(method: str, factor: int, tuned: dict[tuple[float, str], dict], sweep_name: str,
+                  override: dict | None = None, steps_scale: float = 1.0) -> Choice:
+    """Tuned hyperparameters at this factor, else at the nearest tuned factor (log scale), else
+    the method's defaults; then hand overrides and the step scale, each named in ``source``."""
+    import methods as method_registry
+    from bench.harness.sweep.plan import scale_steps
+
+    levels = [lvl for (lvl, m) in tuned if m == method]
+    if levels:
+        lvl = min(levels, key=lambda v: (abs(math.log(v / factor)), v))
+        params = dict(tuned[(lvl, method)])
+        exact = lvl == factor
+        source = f"tuned ({sweep_name}, superres x{lvl:g}{'' if exact else ', nearest tuned factor'})"
+        variant = "tuned" if exact else f"tuned@{lvl:g}"
+    else:
+        params = method_registry.get(method).default_params().to_dict()
+        source, variant = "method defaults", "default"
+    if override:
+        params = {**params, **override}
+        source += " + --params " + json.dumps(override, sort_keys=True)
+        variant += "+params"
+    if steps_scale != 1.0:
+        params = scale_steps(params, steps_scale)
+        source += f", steps x{steps_scale:g}"
+        variant += f"+steps{steps_scale:g}"
+    method_registry.get(method).params_from_dict(params)  # unknown keys fail here, not in every cell
+    return Choice(params, source, variant)
+
+

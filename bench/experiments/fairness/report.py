@@ -1,0 +1,79 @@
+"""The fairness table as markdown (and its W&B run)."""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Sequence
+
+import pandas as pd
+
+from bench.experiments.fairness.config import Choice, FairnessConfig
+
+
+def _fmt_count(r: pd.Series) -> str:
+    if r["n"] == 0:
+        return f"- ({r['n_failed']} failed)" if r["n_failed"] else "-"
+    s = f"{r['correct']}/{r['n']} ({100 * r['ci_low']:.0f}-{100 * r['ci_high']:.0f}%)"
+    return s + (f", {r['n_failed']} failed" if r["n_failed"] else "")
+
+
+def table_markdown(table: pd.DataFrame, groups: Sequence[str], meta: dict[str, Any]) -> str:
+    """The markdown report: one table per factor, methods x (single, majority) rows."""
+    lines = []
+    if meta.get("smoke"):
+        lines += [f"> **SMOKE RUN, NOT A RESULT**: {meta['smoke']}", ""]
+    lines += [f"# Fairness table ({meta.get('prior', '?')} prior)", "",
+              f"Images per group: {meta.get('n_per_group', '?')}. Each is downsampled (bicubic) by the factor "
+              f"per side (x factor^2 in pixel count), reconstructed by each method, and "
+              f"classified by {meta.get('classifier', '?')}. Cells: correct/n (95% Wilson CI). "
+              f"'majority of S': majority vote over S posterior samples (ties: the first sample's class); "
+              f"'agreement': mean per-image fraction of samples agreeing with their majority (1 = no diversity). "
+              f"'preserved': same class as the classifier gives the original image (the official SGILO criterion). "
+              f"'original': the classifier on the undegraded images (its ceiling).", ""]
+    for key in ("hyperparameters", "store", "seed", "command"):
+        if meta.get(key):
+            lines.append(f"- {key}: {meta[key]}")
+    lines.append("")
+    side = meta.get("image_side")
+    for factor, sub in table.groupby("factor", sort=True):
+        res = f" ({side}x{side} -> {side // factor}x{side // factor})" if side and factor else ""
+        title = "original images (no degradation)" if factor == 0 else f"x{factor} per side = x{factor ** 2} in pixel count{res}"
+        lines += [f"## {title}", "",
+                  "| method | vote | hyperparameters | " + " | ".join(groups) + " | total | preserved | agreement |",
+                  "|---|---|---|" + "---|" * len(groups) + "---|---|---|"]
+        for (method, vote), rows in sub.groupby(["method", "vote"], sort=False):
+            by = {r["group"]: r for _, r in rows.iterrows()}
+            tot = by["total"]
+            agr = "" if math.isnan(tot["agreement_mean"]) or vote == "single" else f"{tot['agreement_mean']:.2f}"
+            pres = f"{tot['preserved']}/{tot['n']}" if tot["n"] else "-"
+            lines.append(f"| {method} | {vote} | {tot['params_source']} | " + " | ".join(_fmt_count(by[g]) for g in groups)
+                         + f" | {_fmt_count(tot)} | {pres} | {agr} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+
+
+def params_section(choices: dict[tuple[int, str], Choice]) -> str:
+    lines = ["", "## Hyperparameters", ""]
+    for (f, m), ch in choices.items():
+        lines.append(f"- x{f} per side, {m} ({ch.source}): `{json.dumps(ch.params, sort_keys=True)}`")
+    return "\n".join(lines) + "\n"
+
+
+def log_table_wandb(cfg: FairnessConfig, table: pd.DataFrame, mode: str, markdown: str) -> None:
+    """One W&B run per fairness store holding the table (offline works without network)."""
+    if mode == "disabled":
+        return
+    from bench.harness.wandb_log import init_run
+
+    wandb, run = init_run(mode, cfg.out / "wandb", "fairness-table", cfg.name, job_type="fairness",
+                          name=f"fairness/{cfg.prior}",
+                          config={"prior": cfg.prior, "methods": list(cfg.methods), "factors": list(cfg.factors),
+                                  "samples": cfg.samples, "classifier": cfg.classifier, "limit": cfg.limit})
+    try:
+        run.log({"fairness": wandb.Table(dataframe=table), "fairness_md": wandb.Html(f"<pre>{markdown}</pre>")})
+        tot = table[table["group"] == "total"]
+        run.summary.update({f"acc/x{r['factor']}/{r['method']}/{r['vote']}": r["accuracy"] for _, r in tot.iterrows()})
+    finally:
+        run.finish()

@@ -1,0 +1,178 @@
+"""Running the fairness table: plan, check files, execute the cells (the sweep's executors),
+classify, write ``fairness.md`` / ``fairness.csv`` / ``fairness_images.csv``."""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from bench.core.io import atomic_write_text
+from bench.experiments.fairness.classify import build_classifier, check_classifier_ready, classifier_groups, classify
+from bench.experiments.fairness.config import Choice, FairnessConfig, choose_params, tuned_superres
+from bench.experiments.fairness.plan import fairness_set, plan_cells, prior_missing
+from bench.experiments.fairness.report import log_table_wandb, params_section, table_markdown
+from bench.experiments.fairness.stats import fairness_table
+from bench.harness.cli import progress_printer, resolve_wandb, sbatch_line
+from bench.harness.execution import execute
+from bench.harness.runner import Cell
+from bench.harness.slurm import default_chunk_size, resolve_executor
+from bench.harness.store import ResultStore
+
+
+class StopRun(Exception):
+    """A problem found before any cell runs: printed, exit code 2."""
+
+
+@dataclass
+class Planned:
+    positions: list[int]
+    labels: list[int]
+    groups: tuple[str, ...]
+    choices: dict[tuple[int, str], Choice]
+    cells: list[Cell]
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def n_per_group(self) -> dict[str, int]:
+        return {g: self.labels.count(i) for i, g in enumerate(self.groups)}
+
+
+def smoke_reason(cfg: FairnessConfig, random_weights: bool = False) -> str:
+    """Why a run is plumbing, not a result ("" for a real run)."""
+    from bench.priors.catalog import get_spec
+
+    why = []
+    if not get_spec(cfg.prior).for_results:
+        why.append(f"{cfg.prior} prior (tests only: random generator, pseudo-groups)")
+    if cfg.limit:
+        why.append(f"--limit {cfg.limit} images per group")
+    if random_weights:
+        why.append("randomly initialised classifier")
+    return "; ".join(why)
+
+
+def describe(cfg: FairnessConfig, executor: str, planned: Planned) -> str:
+    side = cfg.image_side
+    fs = ", ".join(f"x{f}/side = x{f * f} pixels" + (f" ({side}->{side // f})" if side else "") for f in cfg.factors)
+    lines = [f"fairness {cfg.name!r}: prior={cfg.prior}, classifier={cfg.classifier}, out={cfg.out}, executor={executor}",
+             "images: " + ", ".join(f"{g} {n}" for g, n in planned.n_per_group.items()) + f" (batches of {cfg.batch})",
+             f"factors: {fs}", f"posterior samples for samplers: {cfg.samples}"]
+    for (f, m), ch in planned.choices.items():
+        lines.append(f"  x{f} {m}: {ch.source}: {json.dumps(ch.params, sort_keys=True)}")
+    lines.append(f"cells: {len(planned.cells)} (done already: {sum(ResultStore(cfg.out).is_done(c) for c in planned.cells)})")
+    lines.append(f"wandb: {resolve_wandb(cfg.execution.wandb)}")
+    return "\n".join(lines)
+
+
+def _image_groups(cfg: FairnessConfig, dry_run: bool) -> tuple[list[int], list[int], tuple[str, ...], list[str]]:
+    """The fairness set; in a dry run a missing set becomes placeholder groups + a message."""
+    from bench.core.assets import MissingAssetError
+
+    try:
+        return (*fairness_set(cfg.prior, cfg.limit), [])
+    except (MissingAssetError, FileNotFoundError, NotADirectoryError) as err:
+        if not dry_run:
+            raise StopRun(f"cannot run; missing:\n  - {err}") from None
+        n = cfg.limit or 64  # plan with placeholder groups so the dry run still shows the cells
+        groups = tuple(classifier_groups(cfg) or ("group-a", "group-b"))
+        return list(range(2 * n)), [0] * n + [1] * n, groups, [str(err)]
+
+
+def _choices(cfg: FairnessConfig) -> dict[tuple[int, str], Choice]:
+    tuned = tuned_superres(cfg.from_sweep, cfg.prior) if cfg.from_sweep else {}
+    if cfg.from_sweep and not tuned:
+        print(f"note: {cfg.from_sweep} has no superres tuning rows for prior {cfg.prior!r}; using method defaults",
+              file=sys.stderr)
+    sweep_name = cfg.from_sweep.name if cfg.from_sweep else ""
+    try:
+        return {(f, m): choose_params(m, f, tuned, sweep_name, cfg.params_override.get(m), cfg.steps_scale)
+                for f in cfg.factors for m in cfg.methods}
+    except (ValueError, TypeError) as err:
+        raise StopRun(f"error: bad hyperparameters: {err}") from None
+
+
+def plan_run(cfg: FairnessConfig, dry_run: bool) -> Planned:
+    positions, labels, groups, missing = _image_groups(cfg, dry_run)
+    choices = _choices(cfg)
+    planned = Planned(positions, labels, groups, choices, plan_cells(cfg, positions, choices), missing)
+    promised = classifier_groups(cfg)
+    if promised is not None and set(promised) != set(groups):
+        raise StopRun(f"error: classifier {cfg.classifier!r} decides between {list(promised)}, but the {cfg.prior} "
+                      f"fairness set's groups are {list(groups)}" +
+                      (" (set --clip-groups)" if cfg.classifier == "clip" else ""))
+    planned.missing += prior_missing(cfg.prior, planned.cells)
+    clf_missing = check_classifier_ready(cfg)
+    if clf_missing:
+        planned.missing.append(clf_missing)
+    return planned
+
+
+def config_dict(cfg: FairnessConfig) -> dict[str, Any]:
+    return json.loads(json.dumps(asdict(cfg), default=str))
+
+
+def _classify_and_write(cfg: FairnessConfig, planned: Planned, wandb_mode: str, command: str) -> None:
+    clf = build_classifier(cfg)
+    if set(clf.groups) != set(planned.groups):
+        raise StopRun(f"error: classifier groups {list(clf.groups)} do not match the fairness set's groups "
+                      f"{list(planned.groups)}")
+    per_image = classify(cfg, planned.cells, planned.positions, planned.labels, planned.groups, clf, planned.choices)
+    table = fairness_table(per_image, clf.groups)
+    meta = {"prior": cfg.prior, "classifier": clf.description,
+            "n_per_group": ", ".join(f"{g} {n}" for g, n in planned.n_per_group.items()),
+            "image_side": cfg.image_side, "store": str(cfg.out), "seed": cfg.seed,
+            "smoke": smoke_reason(cfg, clf.random_weights), "command": command}
+    md = table_markdown(table, clf.groups, meta) + params_section(planned.choices)
+    atomic_write_text(cfg.out / "fairness_images.csv", per_image.to_csv(index=False))
+    atomic_write_text(cfg.out / "fairness.csv", table.to_csv(index=False))
+    atomic_write_text(cfg.out / "fairness.md", md)
+    log_table_wandb(cfg, table, wandb_mode, md)
+
+
+def _execute(cfg: FairnessConfig, planned: Planned, executor: str, chunk: int, command: str) -> None:
+    store = ResultStore(cfg.out)
+    print(describe(cfg, executor, planned), file=sys.stderr)
+    ex = cfg.execution
+    wandb_mode = resolve_wandb(ex.wandb)
+    counts = execute(planned.cells, store, executor, workers=ex.workers, chunk_size=chunk,
+                     max_attempts=ex.max_attempts, wandb_mode=wandb_mode, slurm=ex.slurm,
+                     progress=progress_printer("fairness"))
+    _classify_and_write(cfg, planned, wandb_mode, command)
+    print(f"\ncells {counts}; wrote {cfg.out / 'fairness.md'}, {cfg.out / 'fairness.csv'}, "
+          f"{cfg.out / 'fairness_images.csv'}")
+    if cfg.results:
+        cfg.results.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(cfg.out / "fairness.md", cfg.results / "fairness.md")
+        print(f"copied the table to {cfg.results / 'fairness.md'}")
+
+
+def run_fairness(cfg: FairnessConfig, dry_run: bool = False, command: str = "", plan_only: bool = False) -> int:
+    """Exit code 0 (done, planned or dry run), 2 (a problem found before any cell ran)."""
+    try:
+        planned = plan_run(cfg, dry_run)
+        executor = resolve_executor(cfg.execution.executor)
+        chunk = default_chunk_size(cfg.execution.chunk_size, executor)
+        if dry_run:
+            print(describe(cfg, executor, planned))
+            if planned.missing:
+                print("\nmissing (the run would stop):\n  - " + "\n  - ".join(planned.missing))
+            return 0
+        if planned.missing:
+            raise StopRun("cannot run; missing:\n  - " + "\n  - ".join(planned.missing))
+        if cfg.results and smoke_reason(cfg):
+            raise StopRun(f"error: --results copies only real measurements; this is a smoke run ({smoke_reason(cfg)})")
+        cfg.out.mkdir(parents=True, exist_ok=True)
+        plan = ResultStore(cfg.out).write_plan(planned.cells, meta={"stage": "fairness", "config": config_dict(cfg)},
+                                               name="plan_fairness.json")
+        if plan_only:
+            print(f"wrote {plan} ({len(planned.cells)} cells): "
+                  f"{sbatch_line(len(planned.cells), chunk, cfg.execution.slurm.gpus_per_node, plan)}\n"
+                  f"then re-run this command without --plan-only to classify and write the table")
+            return 0
+        _execute(cfg, planned, executor, chunk, command)
+        return 0
+    except StopRun as err:
+        print(str(err), file=sys.stderr)
+        return 2

@@ -1,0 +1,3 @@
+from bench.experiments.perf.cli import main
+
+raise SystemExit(main())

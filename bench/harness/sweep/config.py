@@ -1,0 +1,76 @@
+"""The sweep's configuration: a plain dataclass, resolved once from the world of its prior."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from bench.harness.cli import ExecutionOptions, UsageError
+
+DEFAULT_METHODS = ("csgm", "ilo", "ilo_unreg", "sgilo")
+
+
+@dataclass
+class SweepConfig:
+    """Everything a sweep needs, world-specific values already resolved (see :func:`resolve`)."""
+
+    tasks: tuple[str, ...]
+    levels: dict[str, tuple[float, ...]]  # every task's levels, hardest first
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    prior: str = "embedded"
+    out: Path = Path("runs/sweep")
+    seed: int = 0
+    tune_count: int = 8  # tuning images (the world's)
+    n_test: int = 30
+    eval_batch: int = 10
+    grid_key: str = "embedded"  # which built-in method grids (Method.grid)
+    grids: dict[str, list[dict]] = field(default_factory=dict)  # method -> grid replacing the built-in one
+    ilo_paper_steps_scale: float = 1.0  # scale of the ILO paper schedule for the "ilo_paper" variant
+    n_layers: int = 4  # the generator's layers: the ILO paper schedule keeps at most this many rounds
+    steps_scale: float = 1.0  # multiplies every method's step counts (quick smoke runs)
+    execution: ExecutionOptions = field(default_factory=ExecutionOptions)
+
+    @property
+    def name(self) -> str:
+        return self.out.name
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["out"] = str(self.out)
+        return d
+
+
+def validate_levels(task: str, levels: tuple[float, ...]) -> tuple[float, ...]:
+    import tasks as task_registry
+
+    t = task_registry.get(task)
+    for lv in levels:
+        try:
+            t.validate_level(lv)
+        except ValueError as err:
+            raise UsageError(f"--levels {task}={lv}: {err}") from None
+    return levels
+
+
+def resolve(tasks: tuple[str, ...], prior: str = "embedded", *,
+            levels: Mapping[str, tuple[float, ...]] | None = None, n_test: int | None = None,
+            ilo_paper_steps_scale: float | None = None, out: Path | None = None, **options) -> SweepConfig:
+    """A SweepConfig with the world's defaults filled in: levels of the tasks not in ``levels``,
+    tuning count, grids, ILO-paper scale, depth; ``options`` are the remaining SweepConfig fields."""
+    import tasks as task_registry
+    from bench.priors.catalog import get_spec
+
+    spec = get_spec(prior)
+    world = spec.world
+    given = dict(levels or {})
+    resolved = {t: tuple(given[t]) if t in given else world.levels(t, task_registry.get(t).default_levels)
+                for t in tasks}
+    grids = {m: [dict(p) for p in g] for m, g in world.grids.items()}
+    return SweepConfig(
+        tasks=tuple(tasks), levels=resolved, prior=prior,
+        out=out if out is not None else Path("runs") / f"{prior}-{'-'.join(tasks)}",
+        tune_count=world.tune_count, n_test=n_test if n_test is not None else world.test_count,
+        grid_key=world.grid_key, grids=grids,
+        ilo_paper_steps_scale=world.ilo_paper_steps_scale if ilo_paper_steps_scale is None else ilo_paper_steps_scale,
+        n_layers=spec.n_layers, **options)

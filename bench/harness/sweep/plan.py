@@ -1,0 +1,115 @@
+"""Planning: the tuning cells of a sweep, and its evaluation cells from the stored tuning
+results (selection by bench.report.stats.select_best, on the tuning images only)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import Counter
+
+from bench.harness.execution import chunked
+from bench.harness.runner import Cell
+from bench.harness.store import ResultStore
+from bench.harness.sweep.config import SweepConfig
+
+
+def scale_steps(params: dict, scale: float) -> dict:
+    """Multiply the ``steps`` entry (an int or one int per round) by ``scale`` (at least 1 step)."""
+    if scale == 1.0 or "steps" not in params:
+        return params
+    s = params["steps"]
+    scaled = max(1, round(s * scale)) if isinstance(s, (int, float)) else [max(1, round(v * scale)) for v in s]
+    return {**params, "steps": scaled}
+
+
+def method_grid(cfg: SweepConfig, method: str) -> list[dict]:
+    """The tuning grid of ``method`` in this sweep's world, as plain dicts (defaults filled in)."""
+    import methods as method_registry
+
+    m = method_registry.get(method)
+    if method in cfg.grids:
+        return [m.params_from_dict(p).to_dict() for p in cfg.grids[method]]
+    return [p.to_dict() for p in m.grid(cfg.grid_key)]
+
+
+def plan_tune(cfg: SweepConfig) -> list[Cell]:
+    cells = []
+    tune_images = tuple(range(cfg.tune_count))
+    for task in cfg.tasks:
+        for level in cfg.levels[task]:
+            for m in cfg.methods:
+                for i, p in enumerate(method_grid(cfg, m)):
+                    cells.append(Cell(cfg.name, "tune", cfg.prior, task, float(level), m,
+                                      scale_steps(p, cfg.steps_scale), "tune", tune_images, seed=cfg.seed,
+                                      variant=f"grid{i}"))
+    return cells
+
+
+def ilo_paper_params(cfg: SweepConfig) -> dict:
+    """ILO with the ILO paper's schedule (300, 300, 300, 100) scaled by the world's factor and
+    truncated to the generator's depth (a shallower generator has fewer layers to start rounds at)."""
+    import methods as method_registry
+
+    p = method_registry.get("ilo").presets()["ilo_paper"]
+    n_rounds = min(len(p.steps), cfg.n_layers)
+    steps = tuple(max(1, round(s * cfg.ilo_paper_steps_scale)) for s in p.steps[:n_rounds])
+    return scale_steps(dataclasses.replace(p, steps=steps).to_dict(), cfg.steps_scale)
+
+
+def _chosen_params(cfg: SweepConfig, store: ResultStore) -> dict[tuple[str, float, str], dict]:
+    import pandas as pd
+
+    from bench.report.stats import select_best
+
+    rows = [r for r in store.rows() if r["stage"] == "tune" and r["sweep"] == cfg.name]
+    chosen = select_best(pd.DataFrame(rows)) if rows else pd.DataFrame()
+    return {(r["task"], float(r["level"]), r["method"]): json.loads(r["params"]) for _, r in chosen.iterrows()}
+
+
+def plan_eval(cfg: SweepConfig, store: ResultStore) -> tuple[list[Cell], list[str]]:
+    """Eval cells from the stored tuning results; also returns (task, level, method)s still untuned."""
+    lookup = _chosen_params(cfg, store)
+    cells, missing = [], []
+    batches = chunked(list(range(cfg.n_test)), cfg.eval_batch)
+    for task in cfg.tasks:
+        for level in cfg.levels[task]:
+            for m in cfg.methods:
+                key = (task, float(level), m)
+                if key not in lookup:
+                    missing.append(f"{task}@{level}/{m}")
+                    continue
+                variants = [("tuned", lookup[key])] + ([("ilo_paper", ilo_paper_params(cfg))] if m == "ilo" else [])
+                for variant, params in variants:
+                    for b in batches:
+                        cells.append(Cell(cfg.name, "eval", cfg.prior, task, float(level), m, params, "test",
+                                          tuple(b), seed=cfg.seed, variant=variant))
+    return cells, missing
+
+
+def count_eval_cells(cfg: SweepConfig) -> int:
+    """Eval cells a full tuning will lead to (ILO runs twice: tuned and ILO paper)."""
+    n_batches = len(chunked(list(range(cfg.n_test)), cfg.eval_batch))
+    n_levels = sum(len(cfg.levels[t]) for t in cfg.tasks)
+    return n_levels * (len(cfg.methods) + ("ilo" in cfg.methods)) * n_batches
+
+
+def describe_plan(cfg: SweepConfig, executor: str, chunk_size: int, wandb: str, tune: list[Cell],
+                  eval_cells: list[Cell] | None) -> str:
+    lines = [f"sweep {cfg.name!r}: prior={cfg.prior}, executor={executor}, out={cfg.out}, seed={cfg.seed}",
+             "tasks/levels: " + "; ".join(f"{t}={','.join(str(lv) for lv in cfg.levels[t])}" for t in cfg.tasks),
+             f"methods: {', '.join(cfg.methods)}",
+             f"tune stage: {len(tune)} cells ({len(tune) * cfg.tune_count} image-runs), "
+             f"per method: {dict(Counter(c.method for c in tune))}"]
+    if eval_cells is not None:
+        lines.append(f"eval stage: {len(eval_cells)} cells on {cfg.n_test} test images (batches of {cfg.eval_batch})")
+    else:
+        lines.append(f"eval stage: {count_eval_cells(cfg)} cells, planned after tuning from the chosen hyperparameters")
+    jobs = len(chunked(tune, chunk_size))
+    if executor == "slurm":
+        s = cfg.execution.slurm
+        lines.append(f"slurm: {jobs} array tasks for tuning (chunk {chunk_size} cells), "
+                     f"partition={s.partition or 'default'}, gpus/node={s.gpus_per_node}, cpus={s.cpus_per_task}, "
+                     f"mem={s.mem_gb} GB, time={s.timeout_min} min, account={s.account or '-'}")
+    else:
+        lines.append(f"local: {cfg.execution.workers} worker processes, {jobs} chunks")
+    lines.append(f"wandb: {wandb}")
+    return "\n".join(lines)

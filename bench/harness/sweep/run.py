@@ -1,0 +1,90 @@
+"""Running a sweep: dry run, plan-only (for slurm/grid.sh), or tune -> eval -> report."""
+from __future__ import annotations
+
+import sys
+import time
+
+from bench.harness.cli import progress_printer, resolve_wandb, sbatch_line
+from bench.harness.execution import execute
+from bench.harness.runner import Cell
+from bench.harness.slurm import default_chunk_size, resolve_executor
+from bench.harness.store import ResultStore
+from bench.harness.sweep.config import SweepConfig
+from bench.harness.sweep.plan import describe_plan, plan_eval, plan_tune
+
+
+def run_stage(cfg: SweepConfig, stage: str, cells: list[Cell], store: ResultStore, executor: str,
+              chunk_size: int) -> dict[str, int]:
+    store.write_plan(cells, meta={"stage": stage, "config": cfg.to_dict()}, name=f"plan_{stage}.json")
+    ex = cfg.execution
+    return execute(cells, store, executor, workers=ex.workers, chunk_size=chunk_size, max_attempts=ex.max_attempts,
+                   wandb_mode=resolve_wandb(ex.wandb), slurm=ex.slurm, progress=progress_printer(stage))
+
+
+def _dry_run(cfg: SweepConfig, store: ResultStore, executor: str, chunk: int, tune: list[Cell],
+             missing: list[str]) -> int:
+    eval_cells = None
+    if tune and all(store.is_done(c) for c in tune):
+        eval_cells, _ = plan_eval(cfg, store)
+    print(describe_plan(cfg, executor, chunk, resolve_wandb(cfg.execution.wandb), tune, eval_cells))
+    if missing:
+        print(f"\nmissing for prior {cfg.prior!r} (the sweep would stop):\n  - " + "\n  - ".join(missing))
+    return 0
+
+
+def _write_plan_only(cfg: SweepConfig, store: ResultStore, stage: str, chunk: int, tune: list[Cell]) -> int:
+    cells = tune
+    if stage == "eval":
+        cells, untuned = plan_eval(cfg, store)
+        if untuned:
+            print(f"tuning results missing for {len(untuned)} (task, level, method): {', '.join(untuned[:6])}...; "
+                  f"run the tune stage first", file=sys.stderr)
+            return 2
+    path = store.write_plan(cells, meta={"stage": stage, "config": cfg.to_dict()}, name=f"plan_{stage}.json")
+    print(f"wrote {path} ({len(cells)} cells): "
+          f"{sbatch_line(len(cells), chunk, cfg.execution.slurm.gpus_per_node, path)}")
+    return 0
+
+
+def _tune_eval_report(cfg: SweepConfig, store: ResultStore, executor: str, chunk: int, tune: list[Cell]) -> int:
+    from bench.report.collect import collect
+
+    print(describe_plan(cfg, executor, chunk, resolve_wandb(cfg.execution.wandb), tune, None), file=sys.stderr)
+    t0 = time.time()
+    counts = run_stage(cfg, "tune", tune, store, executor, chunk)
+    eval_cells, untuned = plan_eval(cfg, store)
+    if untuned:
+        print(f"warning: no successful tuning result for {', '.join(untuned)}; skipped in eval", file=sys.stderr)
+    counts_eval = run_stage(cfg, "eval", eval_cells, store, executor, chunk)
+    outputs = collect(cfg.out)
+    mode = resolve_wandb(cfg.execution.wandb)
+    if mode != "disabled":
+        from bench.harness.wandb_log import log_summary
+
+        log_summary(cfg.out, mode=mode)
+    print(f"\ndone in {time.time() - t0:.0f} s: tune {counts}, eval {counts_eval}")
+    for name, path in outputs.items():
+        print(f"  {name}: {path}")
+    return 0
+
+
+def run_sweep(cfg: SweepConfig, dry_run: bool = False, plan_only: str | None = None) -> int:
+    """Exit code: 0 done (or planned), 2 a required file is missing or the eval plan has no tuning."""
+    from bench.core.io import atomic_write_json
+    from bench.harness.runner import score_layers
+    from bench.priors.catalog import missing_assets
+
+    store = ResultStore(cfg.out)
+    executor = resolve_executor(cfg.execution.executor)
+    chunk = default_chunk_size(cfg.execution.chunk_size, executor)
+    tune = plan_tune(cfg)
+    missing = missing_assets(cfg.prior, score_layers(tune))
+    if dry_run:
+        return _dry_run(cfg, store, executor, chunk, tune, missing)
+    if missing:
+        print(f"cannot run prior {cfg.prior!r}; missing:\n  - " + "\n  - ".join(missing), file=sys.stderr)
+        return 2
+    atomic_write_json(cfg.out / "config.json", cfg.to_dict(), indent=1)
+    if plan_only:
+        return _write_plan_only(cfg, store, plan_only, chunk, tune)
+    return _tune_eval_report(cfg, store, executor, chunk, tune)

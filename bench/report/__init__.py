@@ -1,0 +1,1 @@
+"""The report layer: statistics, selection, tables, figures, the collect CLI."""

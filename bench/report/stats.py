@@ -1,0 +1,268 @@
+"""Pure statistics and selection on tidy row frames: bootstrap CIs, per-setting summaries,
+the tuning choice (``select_best``), the composite ILO series and the failure table.
+
+Imported by the sweep planner and the fairness command (``select_best``), so it stays free of
+store loading, markdown and plotting: numpy, pandas and the task axes only.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.report.axes import sort_by_difficulty
+
+COMPOSITE_LABEL = "ILO (best of 3)"
+# (method, variant) candidates of the composite ILO series, as in the paper: ILO tuned, ILO with the
+# ILO paper's default schedule, ILO without regularisation (tuned).
+ILO_CANDIDATES: tuple[tuple[str, str], ...] = (("ilo", "tuned"), ("ilo", "ilo_paper"), ("ilo_unreg", "tuned"))
+METRICS = ("mse", "psnr", "lpips")
+# Columns that identify one experimental setting; a summary is one line per combination.
+SUMMARY_KEYS = ("stage", "prior", "image_set", "task", "level", "noise_sigma", "method", "variant", "params")
+# What a tuning choice is made per (the sweep plans one eval cell per combination).
+SELECT_KEYS = ("prior", "task", "level", "noise_sigma", "method")
+ROW_DEFAULTS: dict[str, Any] = {
+    "cell": "", "stage": "eval", "prior": "", "image_set": "", "noise_sigma": 0.0, "variant": "default",
+    "params": "{}", "image_id": None, "mse": math.nan, "psnr": math.nan, "lpips": math.nan, "lpips_status": "",
+    "measurement_loss": math.nan, "nfe_generator": math.nan, "nfe_score": math.nan, "seconds": math.nan,
+    "status": "ok", "reason": "",
+}
+
+
+def with_defaults(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows with every column the statistics read (hand-made frames may omit some)."""
+    df = df.copy()
+    for col, val in ROW_DEFAULTS.items():
+        if col not in df.columns:
+            df[col] = val
+    for col in ("prior", "image_set", "variant", "params", "status", "reason", "lpips_status"):
+        df[col] = df[col].fillna(ROW_DEFAULTS[col]).astype(str)
+    df["noise_sigma"] = pd.to_numeric(df["noise_sigma"], errors="coerce").fillna(0.0)
+    for col in ("level", *METRICS, "measurement_loss", "nfe_generator", "nfe_score", "seconds"):
+        if col in df.columns:
+            df[col] = pd.to_numeric(df[col], errors="coerce")
+    return df
+
+
+def bootstrap_ci(values: Iterable[float], n: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile-bootstrap confidence interval of the mean of ``values`` (NaNs ignored).
+
+    Fixed seed so that a regenerated report gives identical numbers. The interval is clipped to
+    [min, max] of the data (the mean can never lie outside it), which also makes a constant
+    sample give exactly (c, c) despite floating-point rounding of the resampled means.
+    Returns (nan, nan) for no data and (v, v) for a single value.
+    """
+    x = np.asarray(list(values), dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return (math.nan, math.nan)
+    lo_x, hi_x = float(x.min()), float(x.max())
+    if x.size == 1 or lo_x == hi_x:
+        return (lo_x, hi_x)
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, x.size, size=(n, x.size))].mean(axis=1)
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(means, [alpha, 1.0 - alpha])
+    return (float(np.clip(lo, lo_x, hi_x)), float(np.clip(hi, lo_x, hi_x)))
+
+
+def mean_ci(values: Iterable[float], n: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """(mean, lo, hi) of the finite values; the one place a metric's mean and CI are computed."""
+    x = np.asarray(list(values), dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return (math.nan, math.nan, math.nan)
+    lo, hi = bootstrap_ci(x, n=n, seed=seed)
+    return (float(x.mean()), lo, hi)
+
+
+def ok_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows that count in averages: status ok (failed images are counted, never averaged)."""
+    return df[df["status"] == "ok"]
+
+
+def present_keys(keys: Sequence[str], df: pd.DataFrame) -> list[str]:
+    """The grouping keys that exist in ``df`` (hand-made frames may lack prior, noise_sigma...)."""
+    return [k for k in keys if k in df.columns]
+
+
+def summarize(rows: pd.DataFrame, keys: Sequence[str] = SUMMARY_KEYS, n_boot: int = 2000) -> pd.DataFrame:
+    """One line per setting: n ok/failed, mean and 95% bootstrap CI of MSE, PSNR, LPIPS.
+
+    Failed rows only add to ``n_failed``. ``lpips_note`` says "unavailable" (with the reason the
+    runner recorded) when no ok row has an LPIPS value, so a NaN is never mistaken for a result.
+    """
+    keys = present_keys(keys, rows)
+    out = []
+    for key, g in rows.groupby(keys, dropna=False, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        ok = ok_rows(g)
+        rec: dict[str, Any] = dict(zip(keys, key))
+        rec["n_ok"], rec["n_failed"] = int(len(ok)), int(len(g) - len(ok))
+        for m in METRICS:
+            vals = ok[m] if m in ok.columns else pd.Series(dtype=float)
+            rec[f"{m}_mean"], rec[f"{m}_lo"], rec[f"{m}_hi"] = mean_ci(vals, n=n_boot)
+        for extra in ("seconds", "nfe_generator", "nfe_score"):
+            rec[f"{extra}_mean"] = float(ok[extra].mean()) if extra in ok.columns and len(ok) else math.nan
+        rec["lpips_note"] = "" if np.isfinite(rec["lpips_mean"]) else _lpips_unavailable_reason(g)
+        out.append(rec)
+    cols = keys + ["n_ok", "n_failed"] + [f"{m}_{s}" for m in METRICS for s in ("mean", "lo", "hi")] + [
+        "seconds_mean", "nfe_generator_mean", "nfe_score_mean", "lpips_note"]
+    return pd.DataFrame(out, columns=cols)
+
+
+def _lpips_unavailable_reason(g: pd.DataFrame) -> str:
+    """"unavailable" plus the runner's reason (e.g. no backbone weights), for the table's LPIPS cell."""
+    st = g.get("lpips_status")
+    reasons = sorted({str(s) for s in st.dropna() if str(s) and str(s) != "ok"}) if st is not None else []
+    return "unavailable" + (f" ({reasons[0][:120]})" if reasons else "")
+
+
+def candidate_stats(rows: pd.DataFrame, group_keys: Sequence[str]) -> pd.DataFrame:
+    """Per (group, variant, params): n_ok, n_failed, mean MSE and LPIPS over ok images."""
+    keys = list(group_keys) + ["variant", "params"]
+    recs = []
+    for key, g in rows.groupby(keys, dropna=False, sort=False):
+        ok = ok_rows(g)
+        rec = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        rec.update(n_ok=int(len(ok)), n_failed=int(len(g) - len(ok)),
+                   mse_mean=float(ok["mse"].mean()) if len(ok) else math.nan,
+                   lpips_mean=float(ok["lpips"].mean()) if len(ok) and ok["lpips"].notna().any() else math.nan)
+        recs.append(rec)
+    return pd.DataFrame(recs, columns=keys + ["n_ok", "n_failed", "mse_mean", "lpips_mean"])
+
+
+def rank_candidates(cands: pd.DataFrame) -> pd.DataFrame:
+    """Candidates of one group, best first.
+
+    Order: settings that succeeded on every image before those with failed images (a setting
+    that diverges on one tuning image must not win on the mean of the rest), then lowest mean
+    MSE, then lowest mean LPIPS (exact MSE ties; NaN last), then variant name (determinism).
+    Candidates with no successful image are dropped.
+    """
+    c = cands[cands["n_ok"] > 0].copy()
+    c["_incomplete"] = c["n_failed"] > 0
+    c["_lpips"] = c["lpips_mean"].fillna(np.inf)
+    c = c.sort_values(["_incomplete", "mse_mean", "_lpips", "variant", "params"], kind="mergesort")
+    return c.drop(columns=["_incomplete", "_lpips"])
+
+
+def selection_note(ranked: pd.DataFrame, n_all: int) -> str:
+    """Why the winner won, in words, so the report shows close calls and exclusions."""
+    if ranked.empty:
+        return "no candidate succeeded on any image"
+    best = ranked.iloc[0]
+    notes = []
+    if len(ranked) > 1:
+        second = ranked.iloc[1]
+        if second["mse_mean"] == best["mse_mean"] and (second["n_failed"] > 0) == (best["n_failed"] > 0):
+            same_lpips = second["lpips_mean"] == best["lpips_mean"] or (
+                math.isnan(second["lpips_mean"]) and math.isnan(best["lpips_mean"]))
+            notes.append("exact MSE and LPIPS tie, broken by variant name" if same_lpips else "MSE tie broken by LPIPS")
+    n_incomplete = int((ranked["n_failed"] > 0).sum())
+    if best["n_failed"] == 0 and n_incomplete:
+        notes.append(f"{n_incomplete} candidate(s) with failed images ranked last")
+    if best["n_failed"] > 0:
+        notes.append("every candidate had failed images")
+    if n_all > len(ranked):
+        notes.append(f"{n_all - len(ranked)} candidate(s) failed on all images")
+    return "; ".join(notes) or "lowest mean MSE"
+
+
+def select_best(tune_rows_df: pd.DataFrame, include_unsuccessful: bool = False) -> pd.DataFrame:
+    """The tuning choice per (prior, task, level, noise_sigma, method): the best (variant, params).
+
+    Best = lowest mean MSE over the tuning images, exact ties broken by mean LPIPS where
+    available; settings with failed images rank after complete ones (see ``rank_candidates``).
+    Only rows with stage == "tune" are used when a ``stage`` column is present. ``params`` is
+    the rows' JSON string (``json.loads`` gives the dict to plan with). A group where no
+    candidate succeeded on any image has no choice: it is left out (the sweep's planner reports
+    it as untuned), or, with ``include_unsuccessful`` (the report's view), kept with
+    variant/params None and the reason in ``note``.
+    """
+    df = with_defaults(tune_rows_df)
+    if "stage" in tune_rows_df.columns:
+        df = df[df["stage"] == "tune"]
+    keys = present_keys(SELECT_KEYS, df)
+    cols = keys + ["variant", "params", "n_ok", "n_failed", "mse_mean", "lpips_mean", "n_candidates", "note"]
+    if df.empty:
+        return pd.DataFrame(columns=cols)
+    stats = candidate_stats(df, keys)
+    out = []
+    for key, cands in stats.groupby(keys, dropna=False, sort=False):
+        ranked = rank_candidates(cands)
+        base = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        if ranked.empty:
+            if not include_unsuccessful:
+                continue
+            rec = base | {"variant": None, "params": None, "n_ok": 0, "n_failed": int(cands["n_failed"].sum()),
+                          "mse_mean": math.nan, "lpips_mean": math.nan}
+        else:
+            best = ranked.iloc[0]
+            rec = base | {k: best[k] for k in ("variant", "params", "n_ok", "n_failed", "mse_mean", "lpips_mean")}
+        rec |= {"n_candidates": int(len(cands)), "note": selection_note(ranked, len(cands))}
+        out.append(rec)
+    return sort_by_difficulty(pd.DataFrame(out, columns=cols))
+
+
+def ilo_composite(eval_rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The paper's "ILO" series: per (image set, task, level) the best of the three ILO variants.
+
+    Returns (choices, rows): ``choices`` has one line per (prior, image_set, task, level,
+    noise_sigma) with the winning "method/variant" and every candidate's mean MSE; ``rows`` are
+    the winner's rows relabelled method=COMPOSITE_LABEL, variant=winner, so that they summarise
+    and plot like any other method. Ranking as ``rank_candidates`` (lowest mean MSE on the set).
+    """
+    df = with_defaults(eval_rows)
+    is_cand = pd.Series(False, index=df.index)
+    for method, variant in ILO_CANDIDATES:
+        is_cand |= (df["method"] == method) & (df["variant"] == variant)
+    df = df[is_cand & (df["stage"] == "eval")].copy()
+    keys = present_keys(("prior", "image_set", "task", "level", "noise_sigma"), df)
+    cand_cols = [f"mse_{m}/{v}" for m, v in ILO_CANDIDATES]
+    if df.empty:
+        return pd.DataFrame(columns=keys + ["winner", "n_ok", "n_failed", "mse_mean", *cand_cols, "note"]), df.iloc[0:0]
+    df["_cand"] = df["method"] + "/" + df["variant"]
+    choices, rows = [], []
+    for key, g in df.groupby(keys, dropna=False, sort=False):
+        base = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        stats = candidate_stats(g.assign(variant=g["_cand"]), [])
+        ranked = rank_candidates(stats)
+        rec = base | {f"mse_{c}": math.nan for c in (f"{m}/{v}" for m, v in ILO_CANDIDATES)}
+        for _, s in stats.iterrows():
+            rec[f"mse_{s['variant']}"] = s["mse_mean"]
+        if ranked.empty:
+            choices.append(rec | {"winner": None, "n_ok": 0, "n_failed": int(stats["n_failed"].sum()),
+                                  "mse_mean": math.nan, "note": "no candidate succeeded"})
+            continue
+        best = ranked.iloc[0]
+        note = selection_note(ranked, len(stats))
+        if len(stats) < len(ILO_CANDIDATES):
+            note += f"; only {len(stats)} of {len(ILO_CANDIDATES)} variants present"
+        choices.append(rec | {"winner": best["variant"], "n_ok": best["n_ok"], "n_failed": best["n_failed"],
+                              "mse_mean": best["mse_mean"], "note": note})
+        win = g[(g["_cand"] == best["variant"]) & (g["params"] == best["params"])]
+        rows.append(win.assign(method=COMPOSITE_LABEL, variant=best["variant"]))
+    choice_df = pd.DataFrame(choices)
+    choice_df = choice_df[keys + ["winner", "n_ok", "n_failed", "mse_mean", *cand_cols, "note"]]
+    comp = pd.concat(rows, ignore_index=True).drop(columns="_cand") if rows else df.iloc[0:0].drop(columns="_cand")
+    return sort_by_difficulty(choice_df), comp
+
+
+def failure_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Failed images grouped by reason (first line, numbers kept): how many cells/rows, where."""
+    bad = rows[rows["status"] != "ok"]
+    cols = ["reason", "n_cells", "n_rows", "stages", "tasks", "methods"]
+    if bad.empty:
+        return pd.DataFrame(columns=cols)
+    reason = bad["reason"].fillna("").astype(str).map(lambda r: (r.strip().splitlines() or ["(no reason)"])[0][:200])
+    out = []
+    for r, g in bad.assign(_reason=reason).groupby("_reason", sort=False):
+        out.append({"reason": r, "n_cells": int(g["cell"].nunique()), "n_rows": int(len(g)),
+                    "stages": ", ".join(sorted(map(str, g["stage"].unique()))),
+                    "tasks": ", ".join(sorted(map(str, g["task"].unique()))),
+                    "methods": ", ".join(sorted(map(str, (g["method"] + "/" + g["variant"]).unique())))})
+    return pd.DataFrame(out, columns=cols).sort_values(["n_cells", "n_rows"], ascending=False, kind="mergesort")
