@@ -31,7 +31,7 @@ import argparse
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -257,13 +257,55 @@ def train(cfg: ScoreTrainConfig, *, g: Generator | None = None, data: torch.Tens
         torch.set_num_threads(threads)
 
 
+@dataclass
+class _ScoreRun:
+    """Everything the training loop reads and updates (and the checkpoint stores)."""
+
+    cfg: ScoreTrainConfig
+    out: Path
+    device: torch.device
+    src: _DataSource
+    gen: torch.Generator
+    vit_cfg: ScoreViTConfig
+    sde: VPSDE
+    model: ScoreViT
+    ema: EMA
+    opt: torch.optim.Optimizer
+    step: int = 0
+    seconds: float = 0.0
+    recent: list[float] = field(default_factory=list)
+    lo: float = 0.0  # normalisation statistics
+    hi: float = 0.0
+
+    @property
+    def ckpt_path(self) -> Path:
+        return self.out / "checkpoint.pt"
+
+
 def _train(cfg: ScoreTrainConfig, g: Generator | None, data: torch.Tensor | None, progress: bool) -> Path:
     from bench.core.device import get_device
 
     device = get_device(cfg.device)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out / "checkpoint.pt"
+    g, data = _generator_and_data(cfg, g, data)
+    run = _new_run(cfg, out, device, g, data)
+    _resume_or_fit_norm(run)
+    norm = {"min": run.lo, "max": run.hi, "method": cfg.stats}
+    (out / "norm.json").write_text(json.dumps(norm, indent=1))
+    (out / "config.json").write_text(json.dumps({**asdict(cfg), "vit_config": run.vit_cfg.to_dict()}, indent=1))
+    log = open(out / "log.jsonl", "a")
+    _train_loop(run, log, progress)
+    path, eval_loss, train_loss = _save_final_prior(run)
+    log.write(json.dumps({"step": run.step, "final_eval_dsm": eval_loss, "final_train_loss": train_loss}) + "\n")
+    log.close()
+    print(f"step {run.step}: train loss {train_loss:.4f}, eval DSM (EMA, uniform t) {eval_loss:.4f} -> {path}")
+    return path
+
+
+def _generator_and_data(cfg: ScoreTrainConfig, g: Generator | None,
+                        data: torch.Tensor | None) -> tuple[Generator | None, torch.Tensor | None]:
+    """The frozen generator (loaded from ``cfg.generator`` unless given) and the fixed training data, if any."""
     if g is None and (cfg.source == "syn" or Path(cfg.generator).is_file()):
         from bench.priors.checkpoint import load_generator
 
@@ -272,95 +314,115 @@ def _train(cfg: ScoreTrainConfig, g: Generator | None, data: torch.Tensor | None
         g = g.eval().requires_grad_(False)
     if data is None:
         data = _load_data(cfg, g)
+    return g, data
+
+
+def _new_run(cfg: ScoreTrainConfig, out: Path, device: torch.device, g: Generator | None,
+             data: torch.Tensor | None) -> _ScoreRun:
+    """The data source, a seeded fresh ViT, its EMA and Adam."""
     gen = torch.Generator().manual_seed(cfg.seed)
     src = _DataSource(cfg, g, data, gen)
     c, h, w = src.sample_shape()
     vit_cfg = ScoreViTConfig(channels=c, height=h, width=w, dim=cfg.dim, depth=cfg.depth, heads=cfg.heads,
                              dim_head=cfg.dim_head, mlp_ratio=cfg.mlp_ratio)
     sde = VPSDE()
-
     with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
         torch.manual_seed(cfg.seed)
         model = ScoreViT(vit_cfg).to(device)
     ema = EMA(model, cfg.ema)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
-    step, seconds, recent = 0, 0.0, []
+    return _ScoreRun(cfg, out, device, src, gen, vit_cfg, sde, model, ema, opt)
+
+
+def _resume_or_fit_norm(run: _ScoreRun) -> None:
+    """Restore the training state from ``checkpoint.pt`` if there is one, else fit the norm stats."""
+    cfg, ckpt_path = run.cfg, run.ckpt_path
     if ckpt_path.exists():
         state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        if state["vit_config"] != vit_cfg.to_dict():
-            raise ValueError(f"{ckpt_path} was written for {state['vit_config']}, not {vit_cfg.to_dict()}; "
+        if state["vit_config"] != run.vit_cfg.to_dict():
+            raise ValueError(f"{ckpt_path} was written for {state['vit_config']}, not {run.vit_cfg.to_dict()}; "
                              f"use another --out")
-        load_official_state_dict(model, state["model"])
-        ema.load_state_dict({k: v.to(device) for k, v in state["ema"].items()})
-        opt.load_state_dict(state["opt"])
-        gen.set_state(state["rng"])
-        step, seconds, recent = state["step"], state["seconds"], list(state["recent"])
-        lo, hi = state["norm"]["min"], state["norm"]["max"]
-        print(f"resumed from {ckpt_path} at step {step} ({seconds / 60:.1f} min)")
+        load_official_state_dict(run.model, state["model"])
+        run.ema.load_state_dict({k: v.to(run.device) for k, v in state["ema"].items()})
+        run.opt.load_state_dict(state["opt"])
+        run.gen.set_state(state["rng"])
+        run.step, run.seconds, run.recent = state["step"], state["seconds"], list(state["recent"])
+        run.lo, run.hi = state["norm"]["min"], state["norm"]["max"]
+        print(f"resumed from {ckpt_path} at step {run.step} ({run.seconds / 60:.1f} min)")
     else:
+        src = run.src
         calib = src.data if src.data is not None else src.calibration(cfg.stats_samples, cfg.seed + 2)
-        lo, hi = norm_stats(calib, cfg.stats, generator=torch.Generator().manual_seed(cfg.seed + 3))
-    norm = {"min": lo, "max": hi, "method": cfg.stats}
-    (out / "norm.json").write_text(json.dumps(norm, indent=1))
-    (out / "config.json").write_text(json.dumps({**asdict(cfg), "vit_config": vit_cfg.to_dict()}, indent=1))
+        run.lo, run.hi = norm_stats(calib, cfg.stats, generator=torch.Generator().manual_seed(cfg.seed + 3))
 
-    def save_ckpt() -> None:
-        atomic_torch_save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-                      "rng": gen.get_state(), "step": step, "seconds": seconds, "recent": recent,
-                      "norm": {"min": lo, "max": hi}, "vit_config": vit_cfg.to_dict()}, ckpt_path)
 
+def _save_checkpoint(run: _ScoreRun) -> None:
+    atomic_torch_save({"model": run.model.state_dict(), "ema": run.ema.state_dict(), "opt": run.opt.state_dict(),
+                       "rng": run.gen.get_state(), "step": run.step, "seconds": run.seconds, "recent": run.recent,
+                       "norm": {"min": run.lo, "max": run.hi}, "vit_config": run.vit_cfg.to_dict()}, run.ckpt_path)
+
+
+def _train_loop(run: _ScoreRun, log, progress: bool) -> None:
+    """Train until ``cfg.steps`` or the wall budget; log every 50 steps, checkpoint every few minutes and at the end."""
+    cfg = run.cfg
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=cfg.steps, initial=step, desc=f"score L{cfg.layer}", unit="it", mininterval=10)
-    log = open(out / "log.jsonl", "a")
-    start, seconds0, last_ckpt = time.time(), seconds, time.time()
-    model.train()
-    while step < cfg.steps and time.time() - start < cfg.minutes * 60:
-        y0 = normalize(src.batch(cfg.batch), lo, hi).to(device)
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup, 1))
-        loss = dsm_loss(model, sde, y0, eps=cfg.eps, weighting=cfg.weighting, generator=gen)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        ema.update(model)
-        step += 1
-        seconds = seconds0 + time.time() - start
-        recent = (recent + [loss.item()])[-100:]
+        bar = tqdm(total=cfg.steps, initial=run.step, desc=f"score L{cfg.layer}", unit="it", mininterval=10)
+    start, seconds0, last_ckpt = time.time(), run.seconds, time.time()
+    run.model.train()
+    while run.step < cfg.steps and time.time() - start < cfg.minutes * 60:
+        loss = _train_step(run)
+        run.step += 1
+        run.seconds = seconds0 + time.time() - start
+        run.recent = (run.recent + [loss.item()])[-100:]
         if bar:
             bar.update(1)
-            bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}")
-        if step % 50 == 0:
-            row = {"step": step, "seconds": round(seconds, 1), "loss": sum(recent) / len(recent)}
+            bar.set_postfix(loss=f"{sum(run.recent) / len(run.recent):.4f}")
+        if run.step % 50 == 0:
+            row = {"step": run.step, "seconds": round(run.seconds, 1), "loss": sum(run.recent) / len(run.recent)}
             log.write(json.dumps(row) + "\n")
             log.flush()
         if time.time() - last_ckpt > cfg.ckpt_minutes * 60:
-            save_ckpt()
+            _save_checkpoint(run)
             last_ckpt = time.time()
-    save_ckpt()
+    _save_checkpoint(run)
     if bar:
         bar.close()
 
-    final_model = ScoreViT(vit_cfg)
-    load_official_state_dict(final_model, {k: v.cpu() for k, v in ema.state_dict().items()})
+
+def _train_step(run: _ScoreRun) -> torch.Tensor:
+    """One DSM step on a fresh batch (warm-up lr, clipping, Adam, EMA); returns the loss."""
+    cfg, opt = run.cfg, run.opt
+    y0 = normalize(run.src.batch(cfg.batch), run.lo, run.hi).to(run.device)
+    for group in opt.param_groups:
+        group["lr"] = cfg.lr * min(1.0, (run.step + 1) / max(cfg.warmup, 1))
+    loss = dsm_loss(run.model, run.sde, y0, eps=cfg.eps, weighting=cfg.weighting, generator=run.gen)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
+    opt.step()
+    run.ema.update(run.model)
+    return loss
+
+
+def _save_final_prior(run: _ScoreRun) -> tuple[Path, float, float]:
+    """Evaluate the EMA weights and write ``score_prior.pt``; returns its path, the eval DSM and the train loss."""
+    cfg, lo, hi, step = run.cfg, run.lo, run.hi, run.step
+    final_model = ScoreViT(run.vit_cfg)
+    load_official_state_dict(final_model, {k: v.cpu() for k, v in run.ema.state_dict().items()})
     final_model.eval()
-    eval_y = normalize(src.calibration(cfg.eval_samples, cfg.seed + 4), lo, hi)
-    eval_loss = eval_dsm(final_model, sde, eval_y, eps=cfg.eps)
-    train_loss = sum(recent) / len(recent) if recent else float("nan")
+    eval_y = normalize(run.src.calibration(cfg.eval_samples, cfg.seed + 4), lo, hi)
+    eval_loss = eval_dsm(final_model, run.sde, eval_y, eps=cfg.eps)
+    train_loss = sum(run.recent) / len(run.recent) if run.recent else float("nan")
     meta = {"source": cfg.source, "data": cfg.data, "generator": cfg.generator if cfg.source == "syn" else "",
-            "noise_mode": cfg.noise_mode, "norm_method": cfg.stats, "steps": step, "seconds": round(seconds, 1),
+            "noise_mode": cfg.noise_mode, "norm_method": cfg.stats, "steps": step, "seconds": round(run.seconds, 1),
             "weighting": cfg.weighting, "eps": cfg.eps, "ema": cfg.ema, "batch": cfg.batch, "lr": cfg.lr,
             "final_train_loss": train_loss, "final_eval_dsm": eval_loss, "finished": step >= cfg.steps}
-    prior = ScorePrior(final_model, sde, lo, hi, cfg.layer, meta)
-    path = prior.save(out / "score_prior.pt")
-    log.write(json.dumps({"step": step, "final_eval_dsm": eval_loss, "final_train_loss": train_loss}) + "\n")
-    log.close()
-    print(f"step {step}: train loss {train_loss:.4f}, eval DSM (EMA, uniform t) {eval_loss:.4f} -> {path}")
-    return path
+    prior = ScorePrior(final_model, run.sde, lo, hi, cfg.layer, meta)
+    path = prior.save(run.out / "score_prior.pt")
+    return path, eval_loss, train_loss
 
 
 def main(argv: list[str] | None = None) -> None:

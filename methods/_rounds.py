@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -82,11 +82,47 @@ class RoundHook:
     def after_projection(self, ctx: RoundContext) -> None: ...
 
 
-def _trainable_noise_indices(g, layer: int) -> list[int]:
+def trainable_noise_indices(g, layer: int) -> list[int]:
     """Noises ILO optimises in the round starting at ``layer``: range(5 + 2k), restricted to
     those the layers >= k actually use (the others get no gradient anyway)."""
     used = {i for j in range(layer, g.last_layer + 1) for i in g.noise_indices(j)}
     return [i for i in range(min(5 + 2 * layer, g.num_layers)) if i in used]
+
+
+@dataclass
+class _RunState:
+    """What persists across the rounds of one ``run_rounds`` call."""
+
+    prior: Prior
+    p: RoundParams
+    hook: RoundHook
+    g: Any  # the prior's generator
+    proxy: Any  # the prior's mapping proxy
+    op: Any  # the problem's measurement operator
+    y: torch.Tensor  # measurements, repeated per chain
+    ref: torch.Tensor | None  # reference images, repeated per chain
+    rng: PerImageRNG
+    num_samples: int
+    latent: torch.Tensor
+    noises: list[torch.Tensor]
+    state: LayerState | None = None  # the state after the previous round's layer
+    best: BestTracker = field(default_factory=BestTracker)
+    trace: StepTrace = field(default_factory=StepTrace)
+    nfe_g: int = 0
+    nfe_s: int = 0
+    step_global: int = 0
+    kept: dict[int, torch.Tensor] = field(default_factory=dict)
+
+
+@dataclass
+class _Round:
+    """One round's optimiser and the radii its projections keep."""
+
+    ctx: RoundContext
+    opt: torch.optim.Optimizer
+    lr0: float
+    radii_latent: torch.Tensor
+    radii_noises: dict[int, torch.Tensor]
 
 
 def run_rounds(problem: Problem, prior: Prior, p: RoundParams, hook: RoundHook, num_samples: int = 1,
@@ -97,101 +133,144 @@ def run_rounds(problem: Problem, prior: Prior, p: RoundParams, hook: RoundHook, 
     (e.g. ILO inversions of real images as training data for the score priors).
     """
     t0 = time.perf_counter()
+    run = _start_run(problem, prior, p, hook, num_samples, salt)
+    for r, steps in enumerate(p.steps):
+        rnd = _begin_round(run, r, steps)
+        for i in range(steps):
+            _optimisation_step(run, rnd, i)
+        _end_round(run, rnd, keep_states)
+    _score_last_iterate(run)
+    return _results(problem, run, t0)
+
+
+def _start_run(problem: Problem, prior: Prior, p: RoundParams, hook: RoundHook, S: int, salt: int) -> _RunState:
+    """Batch the measurements per chain, seed the per-chain RNGs and draw the initial latent and noises."""
     g, proxy, op = prior.generator, prior.proxy, problem.operator
     device = prior.device
-    S = num_samples
     y = problem.y.to(device).repeat_interleave(S, 0)
     ref = None if problem.reference is None else problem.reference.to(device).repeat_interleave(S, 0)
     seeds = [seed if s == 0 else seed * 7919 + s for seed in problem.seeds for s in range(S)]
     rng = PerImageRNG(seeds, device, salt=salt)
     B = len(seeds)
-
     if p.init == "ones":
         latent = torch.ones(B, g.n_latent, g.style_dim, device=device)
     else:
         latent = rng.randn(g.n_latent, g.style_dim)
     noises = [rng.randn(*n.shape[1:]) for n in g.make_noise(1, device=device)]
-    state: LayerState | None = None
-    best, trace = BestTracker(), StepTrace()
-    nfe_g, nfe_s, step_global = 0, 0, 0
+    return _RunState(prior, p, hook, g, proxy, op, y, ref, rng, S, latent, noises)
+
+
+def _begin_round(run: _RunState, r: int, steps: int) -> _Round:
+    """Set up round ``r``: its context, trainable variables, Adam and the projection radii."""
+    p, hook = run.p, run.hook
+    k = p.start_layer + r
+    if k > run.g.last_layer:
+        raise ValueError(f"round {r} would start at layer {k} but the generator's last layer is {run.g.last_layer}")
+    ctx = RoundContext(run.prior, p, run.rng, k, r, steps)
+    ctx.measurements = run.op.num_measurements
+    variables = _round_variables(run, ctx)
     lrs = list(p.lr)
-    kept: dict[int, torch.Tensor] = {}
+    lr0 = lrs[min(r, len(lrs) - 1)]
+    opt = torch.optim.Adam(variables, lr=lr0)
+    ctx.optimizer = opt
+    radii_latent = sphere_norms(run.latent.detach())
+    radii_noises = {i: sphere_norms(run.noises[i].detach()) for i in ctx.trainable_noises}
+    hook.begin_round(ctx)
+    if p.best_over == "last_round":
+        run.best.reset()
+    return _Round(ctx, opt, lr0, radii_latent, radii_noises)
 
-    for r, steps in enumerate(p.steps):
-        k = p.start_layer + r
-        if k > g.last_layer:
-            raise ValueError(f"round {r} would start at layer {k} but the generator's last layer is {g.last_layer}")
-        ctx = RoundContext(prior, p, rng, k, r, steps)
-        ctx.measurements = op.num_measurements
-        latent = latent.detach().requires_grad_(True)
-        ctx.trainable_noises = _trainable_noise_indices(g, k)
-        for i in range(len(noises)):
-            noises[i] = noises[i].detach().requires_grad_(i in ctx.trainable_noises)
-        ctx.latent, ctx.noises = latent, noises
-        variables = [latent] + [noises[i] for i in ctx.trainable_noises]
-        if k >= 1:
-            ctx.h = state.features.detach().clone().requires_grad_(True)
-            if hook.adam_on_state:
-                variables.append(ctx.h)
-        lr0 = lrs[min(r, len(lrs) - 1)]
-        opt = torch.optim.Adam(variables, lr=lr0)
-        ctx.optimizer = opt
-        radii_latent = sphere_norms(latent.detach())
-        radii_noises = {i: sphere_norms(noises[i].detach()) for i in ctx.trainable_noises}
-        hook.begin_round(ctx)
-        if p.best_over == "last_round":
-            best.reset()
 
-        for i in range(steps):
-            ctx.step = i
-            for group in opt.param_groups:
-                group["lr"] = lr_at(i, steps, lr0, p.lr_schedule)
-            image = _render(g, proxy, hook.latent_for_forward(ctx, latent), noises, state, ctx.h, k, prior.skip_mode)
-            nfe_g += 1
-            per_image = op.loss(op(image), y)
-            total = per_image.sum()
-            if p.geocross > 0:
-                total = total + p.geocross * geocross(latent[:, 2 * k :]).sum()
-            extra = hook.extra_loss(ctx)
-            if extra is not None:
-                total = total + extra
-            trace.add(step_global, per_image, reference_mse(image, ref))
-            best.update(per_image, image)
-            step_global += 1
-            hook.before_update(ctx)
-            opt.zero_grad(set_to_none=True)
-            total.backward()
-            opt.step()
-            with torch.no_grad():
-                hook.after_update(ctx)
-                if p.project_sphere:
-                    latent.copy_(project_to_radii(latent, radii_latent))
-                    for j in ctx.trainable_noises:
-                        noises[j].copy_(project_to_radii(noises[j], radii_noises[j]))
-                hook.after_projection(ctx)
-        nfe_s += ctx.nfe_score
-        with torch.no_grad():  # the state after layer k, from the round's final variables
-            w = proxy(latent)
-            prev = None if k == 0 else LayerState(ctx.h, state.skip, k - 1)
-            state = g.synthesis(w, noises, start=k, end=k, state=prev, skip_mode=prior.skip_mode).detach()
-            if keep_states:
-                kept[k] = state.features.cpu()
+def _round_variables(run: _RunState, ctx: RoundContext) -> list[torch.Tensor]:
+    """Make the round's latent, trainable noises and (rounds >= 1) state ``h`` leaves; return Adam's variables."""
+    run.latent = run.latent.detach().requires_grad_(True)
+    ctx.trainable_noises = trainable_noise_indices(run.g, ctx.layer)
+    noises = run.noises
+    for i in range(len(noises)):
+        noises[i] = noises[i].detach().requires_grad_(i in ctx.trainable_noises)
+    ctx.latent, ctx.noises = run.latent, noises
+    variables = [run.latent] + [noises[i] for i in ctx.trainable_noises]
+    if ctx.layer >= 1:
+        ctx.h = run.state.features.detach().clone().requires_grad_(True)
+        if run.hook.adam_on_state:
+            variables.append(ctx.h)
+    return variables
 
-    with torch.no_grad():  # the last iterate competes for "best" too
-        image = g.resume(state, proxy(latent), noises, skip_mode=prior.skip_mode)
-        nfe_g += 1
-        per_image = op.loss(op(image), y)
-        trace.add(step_global, per_image, reference_mse(image, ref))
-        best.update(per_image, image)
 
-    results = finish(problem, best, trace, nfe_g, nfe_s, t0) if S == 1 else \
-        _finish_samples(problem, best, trace, nfe_g, nfe_s, t0, S)
+def _optimisation_step(run: _RunState, rnd: _Round, i: int) -> None:
+    """Step ``i`` of a round: loss, tracking, hooks, Adam, then the spherical projection."""
+    p, hook, ctx, opt = run.p, run.hook, rnd.ctx, rnd.opt
+    k = ctx.layer
+    ctx.step = i
+    for group in opt.param_groups:
+        group["lr"] = lr_at(i, ctx.steps, rnd.lr0, p.lr_schedule)
+    latent_fw = hook.latent_for_forward(ctx, run.latent)
+    image = render_from_layer(run.g, run.proxy, latent_fw, run.noises, run.state, ctx.h, k, run.prior.skip_mode)
+    run.nfe_g += 1
+    per_image = run.op.loss(run.op(image), run.y)
+    total = per_image.sum()
+    if p.geocross > 0:
+        total = total + p.geocross * geocross(run.latent[:, 2 * k :]).sum()
+    extra = hook.extra_loss(ctx)
+    if extra is not None:
+        total = total + extra
+    _record_iterate(run, per_image, image)
+    run.step_global += 1
+    hook.before_update(ctx)
+    opt.zero_grad(set_to_none=True)
+    total.backward()
+    opt.step()
+    with torch.no_grad():
+        hook.after_update(ctx)
+        if p.project_sphere:
+            _project_to_round_radii(run, rnd)
+        hook.after_projection(ctx)
+
+
+def _project_to_round_radii(run: _RunState, rnd: _Round) -> None:
+    """Project the latent rows and the trainable noise maps back to their radii at round start."""
+    run.latent.copy_(project_to_radii(run.latent, rnd.radii_latent))
+    for j in rnd.ctx.trainable_noises:
+        run.noises[j].copy_(project_to_radii(run.noises[j], rnd.radii_noises[j]))
+
+
+def _record_iterate(run: _RunState, per_image: torch.Tensor, image: torch.Tensor) -> None:
+    """Add an iterate's losses to the trace and let it compete for the best reconstruction."""
+    run.trace.add(run.step_global, per_image, reference_mse(image, run.ref))
+    run.best.update(per_image, image)
+
+
+@torch.no_grad()
+def _end_round(run: _RunState, rnd: _Round, keep_states: bool) -> None:
+    """The state after the round's layer k, from the round's final variables."""
+    run.nfe_s += rnd.ctx.nfe_score
+    k = rnd.ctx.layer
+    w = run.proxy(run.latent)
+    prev = None if k == 0 else LayerState(rnd.ctx.h, run.state.skip, k - 1)
+    run.state = run.g.synthesis(w, run.noises, start=k, end=k, state=prev, skip_mode=run.prior.skip_mode).detach()
+    if keep_states:
+        run.kept[k] = run.state.features.cpu()
+
+
+@torch.no_grad()
+def _score_last_iterate(run: _RunState) -> None:
+    """Render the last iterate so that it competes for "best" too."""
+    image = run.g.resume(run.state, run.proxy(run.latent), run.noises, skip_mode=run.prior.skip_mode)
+    run.nfe_g += 1
+    per_image = run.op.loss(run.op(image), run.y)
+    _record_iterate(run, per_image, image)
+
+
+def _results(problem: Problem, run: _RunState, t0: float) -> list[ImageResult]:
+    S = run.num_samples
+    results = finish(problem, run.best, run.trace, run.nfe_g, run.nfe_s, t0) if S == 1 else \
+        _finish_samples(problem, run.best, run.trace, run.nfe_g, run.nfe_s, t0, S)
     for i, r in enumerate(results):
-        r.states = {k: v[i * S] for k, v in kept.items()}
+        r.states = {k: v[i * S] for k, v in run.kept.items()}
     return results
 
 
-def _render(g, proxy, latent, noises, state, h, k, skip_mode) -> torch.Tensor:
+def render_from_layer(g, proxy, latent, noises, state, h, k, skip_mode) -> torch.Tensor:
     w = proxy(latent)
     if k == 0:
         return g.synthesis(w, noises).skip

@@ -61,11 +61,70 @@ def _mixing_latents(g: Generator, batch: int, prob: float, gen: torch.Generator,
     return [torch.randn(batch, g.style_dim, generator=gen).to(device)]
 
 
+@dataclass
+class _GanRun:
+    """Networks, optimisers and counters of one training run (what the checkpoint stores)."""
+
+    cfg: GanConfig
+    out: Path
+    dev: torch.device
+    data: torch.Tensor
+    g: Generator
+    d: Discriminator
+    g_ema: Generator
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    gen: torch.Generator  # batches and latents
+    it: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ckpt_path(self) -> Path:
+        return self.out / "checkpoint.pt"
+
+
+@dataclass
+class _StepLosses:
+    d_loss: torch.Tensor
+    g_loss: torch.Tensor
+    r1: torch.Tensor
+    nimg: int  # real images shown after this iteration
+
+
 def train(cfg: GanConfig) -> Path:
     torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out / "checkpoint.pt"
+    run = _new_run(cfg, out)
+    _resume_or_seed(run)
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
+    log = open(out / "log.jsonl", "a")
+    fixed_z = torch.randn(64, run.g.style_dim, generator=torch.Generator().manual_seed(1234))
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover
+        tqdm = None
+    total_iters = int(cfg.max_kimg * 1000 / cfg.batch)
+    bar = tqdm(total=total_iters, initial=run.it, desc="GAN", unit="it", mininterval=30) if tqdm else None
+    start = time.time()
+    seconds0 = run.seconds
+    while run.it < total_iters and (time.time() - start) < cfg.minutes * 60:
+        losses = _train_iteration(run)
+        run.it += 1
+        run.seconds = seconds0 + time.time() - start
+        if bar:
+            bar.update(1)
+        _log_and_checkpoint(run, losses, log, bar, fixed_z)
+    _save_checkpoint(run)
+    save_grid(run.g_ema, fixed_z, out / "samples_latest.png")
+    if bar:
+        bar.close()
+    print(f"stopped at iteration {run.it} ({run.it * cfg.batch / 1000:.1f} kimg, {run.seconds / 60:.1f} min total)")
+    return run.ckpt_path
+
+
+def _new_run(cfg: GanConfig, out: Path) -> _GanRun:
+    """Load the data and build seeded networks, the EMA generator and the Adam optimisers (lazy-R1 adjusted)."""
     dev = get_device(cfg.device or None)
     data, _ = load_tensor("train")
     data = data.to(dev)
@@ -77,84 +136,99 @@ def train(cfg: GanConfig) -> Path:
     opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=(0.0, 0.99))
     opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr * r1_ratio, betas=(0.0, 0.99**r1_ratio))
     gen = torch.Generator().manual_seed(cfg.seed)
-    it, seconds = 0, 0.0
+    return _GanRun(cfg, out, dev, data, g, d, g_ema, opt_g, opt_d, gen)
+
+
+def _resume_or_seed(run: _GanRun) -> None:
+    """Restore everything (RNG states included) from the checkpoint if there is one, else reseed torch."""
+    cfg, dev, ckpt_path = run.cfg, run.dev, run.ckpt_path
     if ckpt_path.exists():
         state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        g.load_state_dict(state["g"]); d.load_state_dict(state["d"]); g_ema.load_state_dict(state["g_ema"])
-        opt_g.load_state_dict(state["opt_g"]); opt_d.load_state_dict(state["opt_d"])
-        gen.set_state(state["rng"]); torch.set_rng_state(state["torch_rng"])
+        run.g.load_state_dict(state["g"]); run.d.load_state_dict(state["d"]); run.g_ema.load_state_dict(state["g_ema"])
+        run.opt_g.load_state_dict(state["opt_g"]); run.opt_d.load_state_dict(state["opt_d"])
+        run.gen.set_state(state["rng"]); torch.set_rng_state(state["torch_rng"])
         if dev.type == "cuda" and "cuda_rng" in state:
             torch.cuda.set_rng_state(state["cuda_rng"].cpu(), dev)
-        it, seconds = state["iter"], state["seconds"]
+        run.it, run.seconds = state["iter"], state["seconds"]
+        it, seconds = run.it, run.seconds
         print(f"resumed from {ckpt_path} at iteration {it} ({it * cfg.batch / 1000:.1f} kimg, {seconds / 60:.1f} min)")
     else:
         torch.manual_seed(cfg.seed)
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
-    log = open(out / "log.jsonl", "a")
-    fixed_z = torch.randn(64, g.style_dim, generator=torch.Generator().manual_seed(1234))
 
-    def save() -> None:
-        atomic_torch_save({"g": g.state_dict(), "d": d.state_dict(), "g_ema": g_ema.state_dict(),
-                      "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "rng": gen.get_state(),
-                      "torch_rng": torch.get_rng_state(), "iter": it, "seconds": seconds,
-                      "generator_config": cfg.generator, "device": str(dev),
-                      **({"cuda_rng": torch.cuda.get_rng_state(dev)} if dev.type == "cuda" else {})}, ckpt_path)
 
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover
-        tqdm = None
-    total_iters = int(cfg.max_kimg * 1000 / cfg.batch)
-    bar = tqdm(total=total_iters, initial=it, desc="GAN", unit="it", mininterval=30) if tqdm else None
-    start = time.time()
-    seconds0 = seconds
-    while it < total_iters and (time.time() - start) < cfg.minutes * 60:
-        idx = torch.randint(0, len(data), (cfg.batch,), generator=gen)
-        real = data[idx.to(dev)]
-        # --- discriminator
-        g.requires_grad_(False); d.requires_grad_(True)
-        with torch.no_grad():
-            fake, _ = g(_mixing_latents(g, cfg.batch, cfg.mixing, gen, dev))
-        d_loss = F.softplus(d(fake)).mean() + F.softplus(-d(real)).mean()
-        opt_d.zero_grad(set_to_none=True); d_loss.backward(); opt_d.step()
-        r1 = torch.zeros((), device=dev)
-        if it % cfg.r1_every == 0:
-            real_r = real.detach().requires_grad_(True)
-            (grad,) = torch.autograd.grad(d(real_r).sum(), real_r, create_graph=True)
-            r1 = grad.pow(2).flatten(1).sum(1).mean()
-            opt_d.zero_grad(set_to_none=True)
-            (cfg.r1_gamma / 2 * r1 * cfg.r1_every).backward(); opt_d.step()
-        # --- generator
-        g.requires_grad_(True); d.requires_grad_(False)
-        fake, _ = g(_mixing_latents(g, cfg.batch, cfg.mixing, gen, dev))
-        g_loss = F.softplus(-d(fake)).mean()
-        opt_g.zero_grad(set_to_none=True); g_loss.backward(); opt_g.step()
-        # --- EMA with ramp-up
-        nimg = (it + 1) * cfg.batch
-        ema_nimg = min(cfg.ema_kimg * 1000, nimg * cfg.ema_rampup) if cfg.ema_rampup else cfg.ema_kimg * 1000
-        beta = 0.5 ** (cfg.batch / max(ema_nimg, 1e-8))
-        with torch.no_grad():
-            for pe, p in zip(g_ema.parameters(), g.parameters()):
-                pe.lerp_(p, 1 - beta)
-        it += 1
-        seconds = seconds0 + time.time() - start
+def _save_checkpoint(run: _GanRun) -> None:
+    dev = run.dev
+    atomic_torch_save({"g": run.g.state_dict(), "d": run.d.state_dict(), "g_ema": run.g_ema.state_dict(),
+                       "opt_g": run.opt_g.state_dict(), "opt_d": run.opt_d.state_dict(), "rng": run.gen.get_state(),
+                       "torch_rng": torch.get_rng_state(), "iter": run.it, "seconds": run.seconds,
+                       "generator_config": run.cfg.generator, "device": str(dev),
+                       **({"cuda_rng": torch.cuda.get_rng_state(dev)} if dev.type == "cuda" else {})}, run.ckpt_path)
+
+
+def _train_iteration(run: _GanRun) -> _StepLosses:
+    """One iteration: a discriminator step (+ lazy R1), a generator step, the EMA update."""
+    cfg, dev = run.cfg, run.dev
+    idx = torch.randint(0, len(run.data), (cfg.batch,), generator=run.gen)
+    real = run.data[idx.to(dev)]
+    d_loss, r1 = _discriminator_step(run, real)
+    g_loss = _generator_step(run)
+    nimg = (run.it + 1) * cfg.batch
+    _update_ema(run, nimg)
+    return _StepLosses(d_loss, g_loss, r1, nimg)
+
+
+def _discriminator_step(run: _GanRun, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logistic loss on fakes and reals, then every ``r1_every`` iterations the R1 penalty; returns (loss, r1)."""
+    cfg, g, d, opt_d = run.cfg, run.g, run.d, run.opt_d
+    g.requires_grad_(False); d.requires_grad_(True)
+    with torch.no_grad():
+        fake, _ = g(_mixing_latents(g, cfg.batch, cfg.mixing, run.gen, run.dev))
+    d_loss = F.softplus(d(fake)).mean() + F.softplus(-d(real)).mean()
+    opt_d.zero_grad(set_to_none=True); d_loss.backward(); opt_d.step()
+    r1 = torch.zeros((), device=run.dev)
+    if run.it % cfg.r1_every == 0:
+        real_r = real.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(d(real_r).sum(), real_r, create_graph=True)
+        r1 = grad.pow(2).flatten(1).sum(1).mean()
+        opt_d.zero_grad(set_to_none=True)
+        (cfg.r1_gamma / 2 * r1 * cfg.r1_every).backward(); opt_d.step()
+    return d_loss, r1
+
+
+def _generator_step(run: _GanRun) -> torch.Tensor:
+    """Non-saturating generator step; returns its loss."""
+    cfg, g, d, opt_g = run.cfg, run.g, run.d, run.opt_g
+    g.requires_grad_(True); d.requires_grad_(False)
+    fake, _ = g(_mixing_latents(g, cfg.batch, cfg.mixing, run.gen, run.dev))
+    g_loss = F.softplus(-d(fake)).mean()
+    opt_g.zero_grad(set_to_none=True); g_loss.backward(); opt_g.step()
+    return g_loss
+
+
+@torch.no_grad()
+def _update_ema(run: _GanRun, nimg: int) -> None:
+    """EMA of the generator weights, with the half-life ramped up over the first images."""
+    cfg = run.cfg
+    ema_nimg = min(cfg.ema_kimg * 1000, nimg * cfg.ema_rampup) if cfg.ema_rampup else cfg.ema_kimg * 1000
+    beta = 0.5 ** (cfg.batch / max(ema_nimg, 1e-8))
+    for pe, p in zip(run.g_ema.parameters(), run.g.parameters()):
+        pe.lerp_(p, 1 - beta)
+
+
+def _log_and_checkpoint(run: _GanRun, losses: _StepLosses, log, bar, fixed_z: torch.Tensor) -> None:
+    """After iteration ``run.it``: log every 10th, checkpoint every ``ckpt_every``, sample every ``sample_every``."""
+    cfg, it = run.cfg, run.it
+    if it % 10 == 0:  # .item() syncs with the device: only every 10th iteration
+        d_loss, g_loss = losses.d_loss, losses.g_loss
         if bar:
-            bar.update(1)
-        if it % 10 == 0:  # .item() syncs with the device: only every 10th iteration
-            if bar:
-                bar.set_postfix(d=f"{d_loss.item():.3f}", g=f"{g_loss.item():.3f}", refresh=False)
-            log.write(json.dumps({"iter": it, "kimg": nimg / 1000, "seconds": round(seconds, 1), "d_loss": d_loss.item(),
-                                  "g_loss": g_loss.item(), "r1": r1.item()}) + "\n"); log.flush()
-        if it % cfg.ckpt_every == 0:
-            save()
-        if it % cfg.sample_every == 0:
-            save_grid(g_ema, fixed_z, out / f"samples_{it:06d}.png")
-    save()
-    save_grid(g_ema, fixed_z, out / "samples_latest.png")
-    if bar:
-        bar.close()
-    print(f"stopped at iteration {it} ({it * cfg.batch / 1000:.1f} kimg, {seconds / 60:.1f} min total)")
-    return ckpt_path
+            bar.set_postfix(d=f"{d_loss.item():.3f}", g=f"{g_loss.item():.3f}", refresh=False)
+        log.write(json.dumps({"iter": it, "kimg": losses.nimg / 1000, "seconds": round(run.seconds, 1),
+                              "d_loss": d_loss.item(), "g_loss": g_loss.item(), "r1": losses.r1.item()}) + "\n")
+        log.flush()
+    if it % cfg.ckpt_every == 0:
+        _save_checkpoint(run)
+    if it % cfg.sample_every == 0:
+        save_grid(run.g_ema, fixed_z, run.out / f"samples_{it:06d}.png")
 
 
 @torch.no_grad()

@@ -10,7 +10,7 @@ import methods
 import tasks
 from bench.priors.prior import Prior
 from methods._core import Hyper, Problem
-from methods._rounds import _render, _trainable_noise_indices
+from methods._rounds import render_from_layer, trainable_noise_indices
 
 TASK, LEVEL = "inpaint", 0.05  # the fixed problem: inpainting with 5% of the pixels observed
 FFHQ_ARCH = dict(size=1024, style_dim=512, n_mlp=8, channel_multiplier=2)
@@ -65,7 +65,7 @@ def bare_step(prior: Prior, prob: Problem, layer: int) -> Callable[[], None]:
     dev, B = prior.device, prob.batch
     gen = torch.Generator().manual_seed(0)
     latent = torch.randn(B, g.n_latent, g.style_dim, generator=gen).to(dev).requires_grad_(True)
-    trainable = _trainable_noise_indices(g, layer)
+    trainable = trainable_noise_indices(g, layer)
     noises = [n.expand(B, -1, -1, -1).clone().requires_grad_(i in trainable)
               for i, n in enumerate(g.make_noise(1, generator=gen, device=dev))]
     state, h = None, None
@@ -77,7 +77,7 @@ def bare_step(prior: Prior, prob: Problem, layer: int) -> Callable[[], None]:
     op, y = prob.operator, prob.y
 
     def step() -> None:
-        image = _render(g, proxy, latent, noises, state, h, layer, prior.skip_mode)
+        image = render_from_layer(g, proxy, latent, noises, state, h, layer, prior.skip_mode)
         loss = op.loss(op(image), y).sum()
         for v in variables:
             if v is not None:
