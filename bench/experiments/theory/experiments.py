@@ -1,13 +1,5 @@
-"""The three experiments of the Theorem 3.1 check, each returning a JSON-ready dict:
-
-1. escape: fraction of runs in the ball B(z*, r), in B(-rho z*, r) and in the wrong hemisphere
-   (<z, z*> < 0) vs iteration, for GD and Langevin, from random and from saddle inits; plus
-   a C sweep and a finite-width diagnostic (how far -rho z* is from being critical).
-2. mixing: sliced Wasserstein distance between the chains' law at step t and a long
-   reference chain, for several eta, and the stationary bias vs eta.
-3. scaling: iterations to first reach B(z*, r) vs eps (eta = eps^2) and vs k, next to the
-   theorem's t = log(1/eps)/eps^2.
-"""
+"""The three experiments of the Theorem 3.1 check (escape, mixing, scaling; described in
+cli.py's docstring), each returning a JSON-ready dict."""
 from __future__ import annotations
 
 import math
