@@ -79,7 +79,7 @@ class ILO(Method):
 
     def presets(self) -> dict[str, Hyper]:
         return {
-            # The ILO paper's default schedule (the ILO paper: 300, 300, 300, 100 steps).
+            # The ILO paper's default schedule: 300, 300, 300, 100 steps.
             "ilo_paper": ILOParams(steps=(300, 300, 300, 100), lr=(0.1,), radius_state=(0.12, 0.12, 0.18, 0.046),
                                    radius_latent=(0.011, 0.11, 0.65, 0.65)),
             # The official repository's configs/config.yaml (projections off).

@@ -101,15 +101,16 @@ def load_images(name: str, image_set: str) -> ImageSet:
     return _cached_images(name, image_set)
 
 
-def missing_assets(name: str, score_layers: Iterable[int] = ()) -> list[str]:
+def missing_assets(name: str, score_layers: Iterable[int] = (), images: bool = True) -> list[str]:
     """Messages for every absent file a run needs (empty: ready to run): the prior's required
-    assets, its image folders, and the score models of ``score_layers`` that the prior takes
-    from the cache (see ``bench.harness.runner.score_layers``: the layers SGILO cells need)."""
+    assets, its tune/test image folders (unless ``images`` is False), and the score models of
+    ``score_layers`` that the prior takes from the cache (see ``bench.harness.runner.score_layers``:
+    the layers SGILO cells need)."""
     spec = get_spec(name)
     wanted = list(spec.required_assets) + [spec.score_assets[k] for k in sorted(set(score_layers))
                                            if k in spec.score_assets]
     out = [get_asset(a).missing_message() for a in wanted if not get_asset(a).exists()]
-    return out + spec.world.missing_images()
+    return out + (spec.world.missing_images() if images else [])
 
 
 for _spec in (EMBEDDED_PRIOR, *ffhq_priors(), TINY_PRIOR):

@@ -61,12 +61,9 @@ def prior_missing(prior: str, cells: Sequence[Cell] = ()) -> list[str]:
     """Messages for the prior's missing model files, score models the ``cells`` need included
     (its image folders are checked by :func:`fairness_set`: FFHQ needs only fairness/, not the
     sweep's tune/ and test/)."""
-    from bench.core.assets import get_asset
     from bench.harness.runner import score_layers
-    from bench.priors.catalog import get_spec
+    from bench.priors.catalog import missing_assets
 
-    spec = get_spec(prior)
-    needed = [spec.score_assets[k] for k in sorted(score_layers(cells)) if k in spec.score_assets]
-    return [get_asset(a).missing_message() for a in [*spec.required_assets, *needed] if not get_asset(a).exists()]
+    return missing_assets(prior, score_layers(cells), images=False)
 
 
