@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Sequence
 
 import torch
 
+from bench.core.seeds import generator
 from bench.priors.prior import Prior
 from tasks._base import Operator
 
@@ -46,11 +47,14 @@ class ImageResult:
 
 
 class PerImageRNG:
-    """One torch.Generator per image on the compute device; draws are stacked over the batch."""
+    """One torch.Generator per image on the compute device; draws are stacked over the batch.
+
+    Image (or chain) seed ``s`` draws from ``derive_seed("method", s, salt)`` (bench/core/seeds.py);
+    ``salt`` separates independent runs on the same image (CSGM restarts, Langevin chains)."""
 
     def __init__(self, seeds: Sequence[int], device: torch.device | str, salt: int = 0):
         self.device = torch.device(device)
-        self.gens = [torch.Generator(device=self.device).manual_seed(int(s) * 1_000_003 + salt) for s in seeds]
+        self.gens = [generator("method", int(s), salt, device=self.device) for s in seeds]
 
     def randn(self, *shape: int) -> torch.Tensor:
         return torch.stack([torch.randn(shape, generator=g, device=self.device) for g in self.gens])

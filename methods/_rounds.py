@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from bench.core.projections import geocross, project_to_radii, sphere_norms
+from bench.core.seeds import derive_seed
 from bench.priors.prior import Prior
 from bench.priors.stylegan2 import LayerState
 from methods._core import BestTracker, Hyper, ImageResult, PerImageRNG, Problem, StepTrace, finish, reference_mse
@@ -149,7 +150,8 @@ def _start_run(problem: Problem, prior: Prior, p: RoundParams, hook: RoundHook, 
     device = prior.device
     y = problem.y.to(device).repeat_interleave(S, 0)
     ref = None if problem.reference is None else problem.reference.to(device).repeat_interleave(S, 0)
-    seeds = [seed if s == 0 else seed * 7919 + s for seed in problem.seeds for s in range(S)]
+    # chain 0 of an image uses the image's seed, so one sample equals the single-sample run
+    seeds = [seed if s == 0 else derive_seed("chain", seed, s) for seed in problem.seeds for s in range(S)]
     rng = PerImageRNG(seeds, device, salt=salt)
     B = len(seeds)
     if p.init == "ones":

@@ -69,7 +69,10 @@ def test_csgm_and_ilo_recover_in_range_signal_from_half_the_pixels():
     problem, x = in_range_problem(prior)
     # The spherical constraint keeps each latent row at its initial norm; with an 8-dim latent the
     # target's row norms differ from the random start's, so exact recovery needs it off.
-    csgm = methods.get("csgm").solve(problem, prior, methods.get("csgm").Params(steps=300, lr=0.1, project_sphere=False))
+    # From one random start, 300 CSGM steps can stop in a local minimum (image 2 did, MSE 1.6e-3, once the
+    # per-image streams moved to derive_seed); CSGM's restarts keep the lowest measurement loss, not the reference.
+    csgm = methods.get("csgm").solve(problem, prior, methods.get("csgm").Params(steps=300, lr=0.1, project_sphere=False,
+                                                                                 restarts=2))
     ilo = methods.get("ilo").solve(problem, prior, methods.get("ilo").Params(
         steps=(300, 100), lr=(0.1,), radius_state=(0.02,), project_sphere=False))
     assert max(mse(csgm, x)) < 1e-3, mse(csgm, x)
@@ -81,12 +84,24 @@ def test_csgm_and_ilo_recover_in_range_signal_from_half_the_pixels():
             assert r.measurement_loss == pytest.approx(problem.operator.loss(y_hat, problem.y[i : i + 1]).item(), rel=1e-4, abs=1e-9)
 
 
+@pytest.fixture
+def float64():
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
+
+
 @pytest.mark.parametrize("name,params", [
     ("csgm", dict(steps=25, restarts=2)),
     ("ilo", dict(steps=(15, 15, 10), radius_state=(0.05,), noise_addition=0.05)),
     ("sgilo", dict(steps=(10, 10, 10), temperature=(0.0, 0.5, 0.5), noise_temp=0.01, latent_noise_temp=0.01, hot_steps=2)),
 ])
-def test_batch_equals_single_image(name, params):
+def test_batch_equals_single_image(name, params, float64):
+    """Per-image streams and per-image summed losses: an image's result does not depend on its
+    batch-mates. Run in float64: in float32 the batched and single convolutions round differently
+    and some optimisation paths amplify that (ILO's image 2 here: 1e-8 at step 0, 6e-3 at the end),
+    which says nothing about independence; in float64 the two agree to ~1e-14."""
     prior = smooth_random_prior()
     prior.scores = {0: gaussian_score(prior, 0), 1: gaussian_score(prior, 1)}
     problem, x = in_range_problem(prior, batch=3)
@@ -96,7 +111,7 @@ def test_batch_equals_single_image(name, params):
     for i in (0, 2):
         single = Problem(problem.y[i : i + 1], problem.operator, [problem.seeds[i]], problem.reference[i : i + 1])
         alone = m.solve(single, prior, p)[0]
-        torch.testing.assert_close(alone.reconstruction, batch[i].reconstruction, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(alone.reconstruction, batch[i].reconstruction, rtol=1e-9, atol=1e-9)
         assert alone.measurement_loss == pytest.approx(batch[i].measurement_loss, rel=1e-3, abs=1e-7)
     assert not torch.allclose(batch[0].reconstruction, batch[1].reconstruction)
 

@@ -22,7 +22,7 @@ import torch
 
 from bench.core.device import get_device
 from bench.core.io import atomic_torch_save
-from bench.core.seeds import derive_seed
+from bench.core.seeds import derive_seed, generator
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ def _run(cell: Cell, device: torch.device, keep_images: bool, t0: float) -> Cell
     ids = [all_ids[i] for i in idx]
     op = task.build(cell.level, prior.image_shape, seed=operator_seed(cell), device=device, noise_sigma=cell.noise_sigma)
     seeds = [image_seed(cell.seed, i) for i in ids]
-    noise_gens = [torch.Generator().manual_seed(s ^ 0x5EED) for s in seeds]
+    noise_gens = [generator("measurement-noise", s) for s in seeds]
     y = op.measure(x, noise_gens)
     problem = Problem(y, op, seeds, reference=x)
     results = method.solve(problem, prior, params, num_samples=cell.num_samples)
