@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 STAGES = ("gan", "export", "classifier", "invert", "score")
-SCORE_LAYERS = (0, 1)  # states after layers 0 (128x4x4) and 1 (128x8x8): what SGILO's rounds 1 and 2 optimise,
+SCORE_LAYERS = (0, 1)  # states after layers 0 (16x4x4) and 1 (8x8x8): what SGILO's rounds 1 and 2 optimise,
 # the analogue of the official layer1/layer2 score models (FFHQ 4x4 / 8x8 blocks' outputs)
 
 
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("command", choices=["train", "status"])
     p.add_argument("--stage", choices=STAGES + ("all",), default="all")
-    p.add_argument("--work", default="runs/embedded", help="folder for checkpoints and intermediate data")
+    p.add_argument("--work", default="runs/embedded-v2", help="folder for checkpoints and intermediate data")
     p.add_argument("--gan-minutes", type=float, default=180.0, help="wall budget of one GAN invocation")
     p.add_argument("--inversions", type=int, default=2000, help="training images to invert with ILO")
     p.add_argument("--score-minutes", type=float, default=120.0, help="wall budget of one score-prior training")

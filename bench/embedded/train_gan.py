@@ -26,7 +26,11 @@ from bench.data.fashion_mnist import load_tensor
 from bench.priors.discriminator import Discriminator
 from bench.priors.stylegan2 import Generator
 
-EMBEDDED_G = dict(size=32, style_dim=128, n_mlp=4, channels={4: 128, 8: 128, 16: 128, 32: 64}, img_channels=1)
+# World v2 (issue 14): narrow 4x4 and 8x8 blocks so that the states ILO/SGILO optimise (after layers 0 and 1:
+# 16x4x4 = 256 and 8x8x8 = 512 numbers) are at most n/2 = 512 of the 1024 pixels, and the hardest quick level
+# (1/16 of the pixels or measurements, m = 64) has m/p >= 0.125, as FFHQ 1024 has p << n. v1 used 128 channels
+# at 4-16 px (p = 2048 and 8192 > n).
+EMBEDDED_G = dict(size=32, style_dim=128, n_mlp=4, channels={4: 16, 8: 8, 16: 128, 32: 64}, img_channels=1)
 EMBEDDED_D_CHANNELS = {32: 64, 16: 128, 8: 128, 4: 128}
 
 
