@@ -28,6 +28,7 @@ class Problem:
     operator: Operator
     seeds: Sequence[int]  # one per image: drives every random draw of the method for that image
     reference: torch.Tensor | None = None  # [B, C, H, W] ground truth, for traces only
+    keep_states: bool = False  # ILO-family methods return the state after each round's layer (score-prior data)
 
     @property
     def batch(self) -> int:

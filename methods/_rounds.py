@@ -134,6 +134,7 @@ def run_rounds(problem: Problem, prior: Prior, p: RoundParams, hook: RoundHook, 
     (e.g. ILO inversions of real images as training data for the score priors).
     """
     t0 = time.perf_counter()
+    keep_states = keep_states or problem.keep_states
     run = _start_run(problem, prior, p, hook, num_samples, salt)
     for r, steps in enumerate(p.steps):
         rnd = _begin_round(run, r, steps)

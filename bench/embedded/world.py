@@ -13,8 +13,15 @@ QUICK_LEVELS = {"inpaint": (0.05, 0.2, 0.5), "cs": (0.05, 0.1, 0.25), "denoise":
 
 
 def embedded_images(image_set: str) -> ImageSet:
+    """The committed evaluation sets (tune, test, fairness: from the test split) or ``train``: the
+    60,000 Fashion-MNIST training images (Debian package), for score-prior data only."""
     from bench.data.evalset import load_evalset, load_manifest
 
+    if image_set == "train":
+        from bench.data.fashion_mnist import load_tensor
+
+        x, _ = load_tensor("train")
+        return x, [f"fmnist-train-{i}" for i in range(len(x))]
     x, _ = load_evalset(image_set)
     return x, manifest_ids(load_manifest(), image_set, len(x))
 

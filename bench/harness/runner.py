@@ -43,18 +43,23 @@ class Cell:
     # Folder where run_cell saves the reconstructions (+ posterior samples) as <folder>/<key>.pt
     # (the fairness table classifies them later); "" saves nothing. An output location, not an input.
     save_images: str = ""
+    # Also save the state after each ILO round's layer (float32, ``states`` in the saved file): the
+    # training data of layer score priors (bench/scores/). Needs ``save_images``.
+    keep_states: bool = False
 
     @property
     def key(self) -> str:
         """Stable id of the cell: a hash of every field (file names, W&B run ids).
 
-        ``save_images`` is left out at its default so the keys of existing cells stay unchanged;
-        when set, only the fact that images are saved enters the key, not the folder, so a
-        store stays valid when it is moved.
+        ``save_images`` and ``keep_states`` are left out at their defaults so the keys of existing
+        cells stay unchanged; when set, only the fact that images are saved enters the key, not the
+        folder, so a store stays valid when it is moved.
         """
         d = self.to_dict()
         if d.pop("save_images"):
             d["save_images"] = True
+        if not d["keep_states"]:
+            del d["keep_states"]
         blob = json.dumps(d, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -177,7 +182,7 @@ def _run(cell: Cell, device: torch.device, keep_images: bool, t0: float) -> Cell
     seeds = [image_seed(cell.seed, i) for i in ids]
     noise_gens = [generator("measurement-noise", s) for s in seeds]
     y = op.measure(x, noise_gens)
-    problem = Problem(y, op, seeds, reference=x)
+    problem = Problem(y, op, seeds, reference=x, keep_states=cell.keep_states)
     results = method.solve(problem, prior, params, num_samples=cell.num_samples)
 
     recon = torch.stack([r.reconstruction for r in results]).to(device)
@@ -219,12 +224,14 @@ def image_to_uint8(x: torch.Tensor) -> torch.Tensor:
 
 def _save_images(cell: Cell, ids: list[str], results: list) -> Path:
     """Write ``{"image_ids", "image_indices", "recon" uint8 [B,C,H,W], "samples" uint8
-    [B,S,C,H,W] or None}`` atomically (temporary file + ``os.replace``) before the cell's record
-    is stored, so a stored record implies its images exist."""
+    [B,S,C,H,W] or None, "states" {layer: float32 [B,C,H,W]} (only with ``keep_states``)}``
+    atomically before the cell's record is stored, so a stored record implies its images exist."""
     folder = Path(cell.save_images)
     folder.mkdir(parents=True, exist_ok=True)
     samples = [r.samples for r in results]
     blob = {"image_ids": list(ids), "image_indices": list(cell.image_indices), "format": "uint8: x = u8 / 127.5 - 1",
             "recon": image_to_uint8(torch.stack([r.reconstruction for r in results])),
             "samples": None if any(s is None for s in samples) else image_to_uint8(torch.stack(samples))}
+    if cell.keep_states:
+        blob["states"] = {k: torch.stack([r.states[k] for r in results]).float() for k in sorted(results[0].states)}
     return atomic_torch_save(blob, folder / f"{cell.key}.pt")

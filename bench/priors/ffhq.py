@@ -108,7 +108,7 @@ def _load_ffhq_ada(device: torch.device):
 
 
 FFHQ_WORLD = World(
-    "ffhq", "FFHQ 1024 images from $SGILO_BENCH_FFHQ_DIR (tune/, test/, fairness/)", ffhq_images, (3, 1024, 1024),
+    "ffhq", "FFHQ 1024 images from $SGILO_BENCH_FFHQ_DIR (tune/, test/, fairness/; train/ for score priors)", ffhq_images, (3, 1024, 1024),
     quick_levels=FFHQ_LEVELS, paper_levels=FFHQ_LEVELS, grid_key="ffhq", ilo_paper_steps_scale=1.0, slurm_gpus=1,
     fairness=FairnessSetting((16,), "clip", ffhq_fairness_groups), missing_images=ffhq_missing_images)
 

@@ -36,7 +36,8 @@ class World:
 
     name: str
     description: str
-    images: Callable[[str], ImageSet]  # image set name ("tune", "test", "fairness") -> images
+    # image set name -> images: "tune", "test", "fairness", and "train" (score-prior data; never evaluated on)
+    images: Callable[[str], ImageSet]
     image_shape: tuple[int, int, int]  # (C, H, W) of its images, known without loading them
     tune_count: int = 8  # tuning images (the paper: 8)
     test_count: int = 30  # held-out test images (the paper: 30)
