@@ -27,7 +27,7 @@ from bench.priors.score_vit import (
     load_official_state_dict,
 )
 from bench.priors.sde import VPSDE, check_sde_constants
-from bench.train_score import ScoreTrainConfig, dsm_loss, main, norm_stats, train
+from bench.scores.train import ScoreTrainConfig, dsm_loss, main, norm_stats, train
 
 REF_JSON = Path(__file__).resolve().parent / "reference" / "sgilo_vit_state_dicts.json"  # copy of the shared facts
 TINY = ScoreViTConfig(channels=4, height=2, width=2, dim=32, depth=1, heads=2, dim_head=16, mlp_ratio=2)

@@ -54,7 +54,7 @@ def stage_score(work: Path, threads: int, device: str, minutes: float,
     into the committed weights folder as score_layer{k}.pt."""
     import shutil
 
-    from bench import train_score
+    from bench.scores import train as train_score
     from bench.core.assets import EMBEDDED_DIR
 
     for k in layers:

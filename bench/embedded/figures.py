@@ -139,7 +139,7 @@ def eps_diagnostics(sp, g, n: int = 256, times: tuple[float, ...] = EPS_TIMES) -
     and the network's sensitivity to t: mean |eps(y_t, 1) - eps(y_t, t0)| / mean |eps(y_t, t0)| for the
     inputs y_t of the first time t0 (an exact model's eps changes by O(1) between these times)."""
     from bench.priors.sde import batch_broadcast
-    from bench.train_score import build_syn_dataset
+    from bench.scores.train import build_syn_dataset
 
     y = sp.normalize(build_syn_dataset(g, sp.layer, n, generator=torch.Generator().manual_seed(9)))
     z = torch.randn(y.shape, generator=torch.Generator().manual_seed(10))

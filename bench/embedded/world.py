@@ -56,6 +56,12 @@ EMBEDDED_WORLD = World(
     ilo_paper_steps_scale=0.075,  # (300, 300, 300) -> (22, 22, 22): the quick budget of the other methods
     slurm_gpus=0, fairness=FairnessSetting((4, 8), "embedded", embedded_fairness_groups))
 
+def _score_dir():
+    from bench.core.assets import EMBEDDED_DIR
+
+    return EMBEDDED_DIR
+
+
 EMBEDDED_PRIOR = PriorSpec(
     "embedded", "Fashion-MNIST 32x32 StyleGAN-2 trained by this project (committed), with its score priors",
-    _load, EMBEDDED_WORLD, required_assets=("embedded-generator",), n_layers=4)
+    _load, EMBEDDED_WORLD, required_assets=("embedded-generator",), n_layers=4, score_dir=_score_dir)

@@ -165,19 +165,16 @@ def _run(cell: Cell, device: torch.device, keep_images: bool, t0: float) -> Cell
     import methods
     import tasks
     from bench.core.metrics import mse, psnr
-    from bench.priors.catalog import load_images, load_prior
+    from bench.priors.catalog import load_images_at, load_prior
     from methods._core import Problem
 
     method = methods.get(cell.method)
     task = tasks.get(cell.task)
     params = method.params_from_dict(cell.params)
     prior = load_prior(cell.prior, device)
-    all_images, all_ids = load_images(cell.prior, cell.image_set)
     idx = list(cell.image_indices)
-    if max(idx) >= len(all_images):
-        raise IndexError(f"image index {max(idx)} out of range for set {cell.image_set!r} ({len(all_images)} images)")
-    x = all_images[idx].to(device)
-    ids = [all_ids[i] for i in idx]
+    x, ids = load_images_at(cell.prior, cell.image_set, idx)
+    x = x.to(device)
     op = task.build(cell.level, prior.image_shape, seed=operator_seed(cell), device=device, noise_sigma=cell.noise_sigma)
     seeds = [image_seed(cell.seed, i) for i in ids]
     noise_gens = [generator("measurement-noise", s) for s in seeds]

@@ -8,7 +8,7 @@ Loaded priors and image sets are cached per process, keyed by (name, device) / (
 from __future__ import annotations
 
 import functools
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import torch
 
@@ -91,6 +91,12 @@ def load_prior(name: str, device: torch.device | str = "cpu") -> Prior:
     return _cached(name, str(torch.device(device)))
 
 
+def clear_cache() -> None:
+    """Forget loaded priors and image sets (after their files changed, e.g. an installed score prior)."""
+    _cached.cache_clear()
+    _cached_images.cache_clear()
+
+
 @functools.lru_cache(maxsize=8)
 def _cached_images(name: str, image_set: str) -> ImageSet:
     return get_world(name).images(image_set)
@@ -99,6 +105,25 @@ def _cached_images(name: str, image_set: str) -> ImageSet:
 def load_images(name: str, image_set: str) -> ImageSet:
     """All images of a set of a prior's world ([N, C, H, W] in [-1, 1]) and their stable ids."""
     return _cached_images(name, image_set)
+
+
+def load_images_at(name: str, image_set: str, indices: Sequence[int]) -> ImageSet:
+    """Images at ``indices`` of a set, without loading the whole set when the world can avoid it."""
+    world = get_world(name)
+    if world.images_at is not None:
+        return world.images_at(image_set, list(indices))
+    x, ids = load_images(name, image_set)
+    idx = list(indices)
+    if idx and max(idx) >= len(x):
+        raise IndexError(f"image index {max(idx)} out of range for set {image_set!r} ({len(x)} images)")
+    return x[idx], [ids[i] for i in idx]
+
+
+def count_images(name: str, image_set: str) -> int:
+    world = get_world(name)
+    if world.image_count is not None:
+        return world.image_count(image_set)
+    return len(load_images(name, image_set)[1])
 
 
 def missing_assets(name: str, score_layers: Iterable[int] = (), images: bool = True) -> list[str]:

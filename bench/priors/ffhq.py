@@ -41,6 +41,30 @@ def ffhq_images(image_set: str) -> ImageSet:
     return x, [f"ffhq-{n}" for n in names]
 
 
+def ffhq_images_at(image_set: str, indices: list[int]) -> ImageSet:
+    """Only the images at ``indices`` (by sorted file name) of a folder: FFHQ's train/ has 70,000."""
+    from bench.core.assets import MissingAssetError
+    from bench.data.image_folder import list_images, load_image
+
+    root = ffhq_root()
+    if root is None:
+        raise MissingAssetError(f"FFHQ images: set ${FFHQ_DIR_ENV} to a folder with {image_set}/ inside")
+    folder = root / image_set
+    files = list_images(folder)
+    if indices and max(indices) >= len(files):
+        raise IndexError(f"image index {max(indices)} out of range for {folder} ({len(files)} images)")
+    chosen = [files[i] for i in indices]
+    x = torch.stack([load_image(p, 1024) for p in chosen]) if chosen else torch.empty(0, 3, 1024, 1024)
+    return x, [f"ffhq-{p.relative_to(folder).as_posix()}" for p in chosen]
+
+
+def ffhq_image_count(image_set: str) -> int:
+    from bench.data.image_folder import list_images
+
+    root = ffhq_root()
+    return len(list_images(root / image_set)) if root is not None else 0
+
+
 def ffhq_missing_images() -> list[str]:
     root = ffhq_root()
     if root is None or not (root / "tune").is_dir() or not (root / "test").is_dir():
@@ -110,7 +134,10 @@ def _load_ffhq_ada(device: torch.device):
 FFHQ_WORLD = World(
     "ffhq", "FFHQ 1024 images from $SGILO_BENCH_FFHQ_DIR (tune/, test/, fairness/; train/ for score priors)", ffhq_images, (3, 1024, 1024),
     quick_levels=FFHQ_LEVELS, paper_levels=FFHQ_LEVELS, grid_key="ffhq", ilo_paper_steps_scale=1.0, slurm_gpus=1,
-    fairness=FairnessSetting((16,), "clip", ffhq_fairness_groups), missing_images=ffhq_missing_images)
+    fairness=FairnessSetting((16,), "clip", ffhq_fairness_groups), missing_images=ffhq_missing_images,
+    images_at=ffhq_images_at, image_count=ffhq_image_count,
+    # H100, batch 16, 1024 generator forward+backward: 203 ms / 16 images (results/perf/perf.md)
+    gpu_seconds_per_image_step=0.0127)
 
 
 def ffhq_priors() -> list[PriorSpec]:

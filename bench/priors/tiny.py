@@ -8,7 +8,7 @@ from bench.priors.world import FairnessSetting, ImageSet, PriorSpec, World
 
 TINY_CONFIG = dict(size=16, style_dim=8, n_mlp=2, channels={4: 16, 8: 16, 16: 16}, img_channels=1)
 TINY_GROUPS = ("tiny-a", "tiny-b")  # pseudo-groups of the fairness set (first/second half): plumbing tests only
-_SETS = {"tune": (8, 1), "test": (30, 2), "fairness": (128, 3)}  # name -> (count, seed)
+_SETS = {"tune": (8, 1), "test": (30, 2), "fairness": (128, 3), "train": (64, 4)}  # name -> (count, seed)
 
 
 def tiny_generator(seed: int = 0):

@@ -9,7 +9,8 @@ This module imports nothing of the project, so every world definition can import
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
 
 import torch
 
@@ -50,6 +51,12 @@ class World:
     slurm_gpus: int = 0  # default GPUs per SLURM job
     fairness: FairnessSetting | None = None
     missing_images: Callable[[], list[str]] = _no_missing  # messages for absent image folders
+    # (image set, positions) -> those images only, for sets too large to load whole (FFHQ's train/);
+    # None: load the set and index it
+    images_at: Callable[[str, Sequence[int]], ImageSet] | None = None
+    image_count: Callable[[str], int] | None = None  # size of a set without loading it (None: load and count)
+    # GPU seconds per image and optimisation step of an ILO inversion (score-data cost estimates in dry runs)
+    gpu_seconds_per_image_step: float | None = None
 
     def levels(self, task: str, default: tuple[float, ...], profile: str = "quick") -> tuple[float, ...]:
         """The levels of ``task`` in this world (``default``: the task's own default levels)."""
@@ -73,3 +80,5 @@ class PriorSpec:
     # only runs that need a layer's score (SGILO rounds at temperature > 0) require its file
     score_assets: Mapping[int, str] = field(default_factory=dict)
     for_results: bool = True  # False: plumbing only (tests, dry runs); never reported as a result
+    # folder where ``python -m bench.scores install`` puts score_layer<k>.pt for this prior to load (None: none)
+    score_dir: Callable[[], Path] | None = None

@@ -1,0 +1,3 @@
+from bench.scores.cli import main
+
+raise SystemExit(main())

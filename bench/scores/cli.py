@@ -1,0 +1,193 @@
+"""Layer score priors for any world: invert training images with ILO, train, install.
+
+    python -m bench.scores invert --prior embedded -n 5000            # ILO inversions -> runs/scores-embedded/layer<k>.pt
+    python -m bench.scores train --prior embedded --layer 1            # DSM on those states (resumable)
+    python -m bench.scores install --prior embedded --layer 1          # the prior now loads it as its layer-1 score
+    python -m bench.scores invert --prior ffhq -n 70000 --dry-run      # what it needs and what it would cost
+
+The invert stage runs as cells on the sweep's executors (local processes, SLURM arrays via
+submitit, or ``--plan-only`` + ``slurm/grid.sh``) into a kill-safe store: re-running resumes.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from bench.harness.cli import (
+    UsageError,
+    add_execution_arguments,
+    execution_from_args,
+    progress_printer,
+    resolve_wandb,
+    run_main,
+    sbatch_line,
+    validate_prior,
+)
+from bench.scores.invert import DEFAULT_STEPS, InvertConfig, merge_states, plan_cells
+
+
+def _default_out(prior: str) -> Path:
+    return Path("runs") / f"scores-{prior}"
+
+
+def invert_config(a: argparse.Namespace) -> InvertConfig:
+    from bench.priors.catalog import get_world
+
+    try:
+        steps = tuple(int(s) for s in a.steps.split(",") if s.strip())
+    except ValueError:
+        raise UsageError(f"--steps {a.steps!r}: comma-separated integers, one per round") from None
+    for flag, value in (("-n", a.n), ("--batch", a.batch)):
+        if value < 1:
+            raise UsageError(f"{flag} must be >= 1, got {value}")
+    if not steps or min(steps) < 1:
+        raise UsageError(f"--steps {a.steps!r}: at least one round, every round >= 1 step")
+    return InvertConfig(a.prior, Path(a.out) if a.out else _default_out(a.prior), n=a.n, batch=a.batch, steps=steps,
+                        lr=a.lr, seed=a.seed, execution=execution_from_args(a, get_world(a.prior).slurm_gpus))
+
+
+def describe_invert(cfg: InvertConfig, n_cells: int, executor: str, chunk: int) -> str:
+    from bench.priors.catalog import get_spec
+
+    spec = get_spec(cfg.prior)
+    image_steps = cfg.n * sum(cfg.steps)
+    layers = ", ".join(str(k) for k in range(min(len(cfg.steps), spec.n_layers)))
+    lines = [f"invert {cfg.prior!r} training images -> {cfg.out}: {cfg.n} images in {n_cells} cells of {cfg.batch} "
+             f"({executor}, {max(1, -(-n_cells // chunk))} jobs of {chunk} cells)",
+             f"ILO-unregularized, every pixel observed, steps per round {list(cfg.steps)}, lr {cfg.lr}: states after "
+             f"layers {layers}; {image_steps:,} image-steps"]
+    per = spec.world.gpu_seconds_per_image_step
+    if per:
+        lines.append(f"estimated GPU time: {image_steps * per / 3600:.1f} GPU hours at {per * 1000:.1f} ms per "
+                     f"image-step (the world's figure, measured at batch 16 on one H100; results/perf/perf.md)")
+    return "\n".join(lines)
+
+
+def run_invert(a: argparse.Namespace) -> int:
+    from bench.harness.execution import execute
+    from bench.harness.slurm import default_chunk_size, resolve_executor
+    from bench.harness.store import ResultStore
+    from bench.priors.catalog import count_images, missing_assets
+
+    validate_prior(a.prior, _prior_names())
+    cfg = invert_config(a)
+    missing = missing_assets(cfg.prior, images=False)
+    n_train = count_images(cfg.prior, "train") if not missing or a.dry_run else 0
+    executor = resolve_executor(cfg.execution.executor)
+    chunk = default_chunk_size(cfg.execution.chunk_size, executor)
+    try:
+        cells = plan_cells(cfg, n_train) if n_train else []
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    if a.dry_run or missing or not cells:
+        print(describe_invert(cfg, len(cells) or -(-cfg.n // cfg.batch), executor, chunk))
+        from bench.priors.catalog import get_world
+
+        problems = missing + ([] if cells else [f"no training images for {cfg.prior!r}: its world's 'train' image set "
+                                                 f"is empty ({get_world(cfg.prior).description})"])
+        if problems:
+            print("\nmissing (the run would stop):\n  - " + "\n  - ".join(problems), file=sys.stderr if not a.dry_run else sys.stdout)
+        return 0 if a.dry_run else 2
+    store = ResultStore(cfg.out)
+    plan = store.write_plan(cells, meta={"stage": "invert", "prior": cfg.prior}, name="plan_invert.json")
+    if a.plan_only:
+        print(f"wrote {plan} ({len(cells)} cells): "
+              f"{sbatch_line(len(cells), chunk, cfg.execution.slurm.gpus_per_node, plan)}\n"
+              f"then re-run this command without --plan-only to merge the states")
+        return 0
+    print(describe_invert(cfg, len(cells), executor, chunk), file=sys.stderr)
+    ex = cfg.execution
+    counts = execute(cells, store, executor, workers=ex.workers, chunk_size=chunk, max_attempts=ex.max_attempts,
+                     wandb_mode=resolve_wandb(ex.wandb), slurm=ex.slurm, progress=progress_printer("invert"))
+    summary = merge_states(cfg, cells)
+    print(f"cells {counts}; {summary['images']} images inverted (mean MSE {summary['mse_mean']}); "
+          f"states: {', '.join(summary['files'].values())}")
+    return 0 if summary["images"] else 1
+
+
+def run_train(a: argparse.Namespace) -> int:
+    from bench.priors.catalog import load_prior
+    from bench.scores.train import ScoreTrainConfig, train
+
+    validate_prior(a.prior, _prior_names())
+    store = Path(a.out) if a.out else _default_out(a.prior)
+    data = store / f"layer{a.layer}.pt"
+    if not data.exists():
+        print(f"{data} is missing: run `python -m bench.scores invert --prior {a.prior}` first", file=sys.stderr)
+        return 2
+    from bench.core.device import get_device
+
+    prior = load_prior(a.prior, get_device(a.device or None))
+    cfg = ScoreTrainConfig(out=str(store / f"score_layer{a.layer}"), source="ilo", data=str(data), generator="",
+                           layer=a.layer, steps=a.train_steps, minutes=a.minutes, threads=a.threads,
+                           device=a.device or "", stats=a.stats)
+    print(f"wrote {train(cfg, g=prior.generator.cpu())}")
+    return 0
+
+
+def run_install(a: argparse.Namespace) -> int:
+    from bench.priors.catalog import get_spec
+    from bench.priors.score_prior import ScorePrior
+
+    spec = get_spec(validate_prior(a.prior, _prior_names()))
+    src = (Path(a.out) if a.out else _default_out(a.prior)) / f"score_layer{a.layer}" / "score_prior.pt"
+    if not src.exists():
+        print(f"{src} is missing: run `python -m bench.scores train --prior {a.prior} --layer {a.layer}` first",
+              file=sys.stderr)
+        return 2
+    if spec.score_dir is None:
+        print(f"prior {a.prior!r} has no folder for installed score priors (it loads {dict(spec.score_assets) or 'none'}); "
+              f"use {src} directly", file=sys.stderr)
+        return 2
+    if ScorePrior.load(src).layer != a.layer:
+        print(f"{src} models another layer than {a.layer}", file=sys.stderr)
+        return 2
+    dest = spec.score_dir() / f"score_layer{a.layer}.pt"
+    shutil.copyfile(src, dest)
+    from bench.priors.catalog import clear_cache
+
+    clear_cache()  # this process's loaded copy of the prior no longer has the new score
+    print(f"installed {src} as {dest}")
+    return 0
+
+
+def _prior_names() -> list[str]:
+    from bench.priors.catalog import prior_names
+
+    return prior_names()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench.scores", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="stage", required=True)
+    inv = sub.add_parser("invert", help="ILO inversions of the world's training images (cells on the executors)")
+    inv.add_argument("-n", type=int, default=2000, help="training images to invert (default 2000)")
+    inv.add_argument("--batch", type=int, default=16, help="images per cell (default 16)")
+    inv.add_argument("--steps", default=",".join(map(str, DEFAULT_STEPS)), help="ILO steps per round (default 60,60,60)")
+    inv.add_argument("--lr", type=float, default=0.1)
+    inv.add_argument("--seed", type=int, default=0)
+    inv.add_argument("--dry-run", action="store_true", help="print the plan, what is missing and the cost; run nothing")
+    inv.add_argument("--plan-only", action="store_true", help="write plan_invert.json for slurm/grid.sh and exit")
+    add_execution_arguments(inv)
+    tr = sub.add_parser("train", help="train one layer's score prior on the inverted states (resumable)")
+    tr.add_argument("--layer", type=int, required=True)
+    tr.add_argument("--train-steps", type=int, default=20000)
+    tr.add_argument("--minutes", type=float, default=120.0, help="wall budget of this invocation (it resumes)")
+    tr.add_argument("--stats", default="official", help="normalisation statistics (official, global, percentile)")
+    tr.add_argument("--threads", type=int, default=2)
+    tr.add_argument("--device", default="", help="cpu, cuda, ...; default $BENCH_DEVICE or auto")
+    ins = sub.add_parser("install", help="make the trained prior the world's score model of its layer")
+    ins.add_argument("--layer", type=int, required=True)
+    for s in (inv, tr, ins):
+        s.add_argument("--prior", default="embedded", help="prior whose world's training images are used")
+        s.add_argument("--out", default=None, help="the pipeline's folder (default runs/scores-<prior>)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    stages = {"invert": run_invert, "train": run_train, "install": run_install}
+    return run_main(build_parser(), argv, lambda a: stages[a.stage](a))

@@ -1,0 +1,79 @@
+"""The invert stage: ILO-unregularized inversions of a world's training images, every pixel
+observed, keeping the state after each round's layer. Each cell inverts a batch of images and
+saves their states with its record (``Cell.keep_states``), so the stage runs on any executor
+(local pool, SLURM arrays, ``slurm/grid.sh``) and resumes after any interruption."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from bench.core.io import atomic_torch_save, atomic_write_json
+from bench.core.seeds import generator
+from bench.harness.cli import ExecutionOptions
+from bench.harness.execution import chunked
+from bench.harness.runner import Cell
+from bench.harness.store import ResultStore
+
+DEFAULT_STEPS = (60, 60, 60)  # rounds starting at layers 0, 1, 2: states after layers 0, 1, 2
+STATES = "states"  # sub-folder of the store with each cell's saved images and states
+
+
+@dataclass
+class InvertConfig:
+    prior: str
+    out: Path  # the store: cells/, states/, layer<k>.pt, inversions.json
+    n: int = 2000  # training images to invert
+    batch: int = 16  # images per cell
+    steps: tuple[int, ...] = DEFAULT_STEPS
+    lr: float = 0.1
+    seed: int = 0
+    execution: ExecutionOptions = field(default_factory=ExecutionOptions)
+
+    @property
+    def name(self) -> str:
+        return self.out.name
+
+
+def train_subset(n_train: int, n: int, seed: int) -> list[int]:
+    """A seeded random subset of ``n`` of the ``n_train`` training images (never test images)."""
+    if n > n_train:
+        raise ValueError(f"asked for {n} inversions but the training set has {n_train} images")
+    return torch.randperm(n_train, generator=generator("score-train-subset", seed))[:n].tolist()
+
+
+def plan_cells(cfg: InvertConfig, n_train: int) -> list[Cell]:
+    params = {"steps": list(cfg.steps), "lr": [cfg.lr]}
+    return [Cell(cfg.name, "invert", cfg.prior, "denoise", 0.0, "ilo_unreg", params, "train", tuple(chunk),
+                 seed=cfg.seed, variant="invert", save_images=str(cfg.out / STATES), keep_states=True)
+            for chunk in chunked(train_subset(n_train, cfg.n, cfg.seed), cfg.batch)]
+
+
+def merge_states(cfg: InvertConfig, cells: list[Cell]) -> dict[str, object]:
+    """Concatenate the finished cells' states into ``layer<k>.pt`` (in plan order) and summarise
+    the inversions' MSE in ``inversions.json``; cells that failed are left out and counted."""
+    store = ResultStore(cfg.out)
+    per_layer: dict[int, list[torch.Tensor]] = {}
+    mse: list[float] = []
+    failed = 0
+    for cell in cells:
+        path = cfg.out / STATES / f"{cell.key}.pt"
+        rec = store.record_path(cell)
+        if not rec.exists() or json.loads(rec.read_text())["status"] != "ok" or not path.exists():
+            failed += 1
+            continue
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        for k, v in blob["states"].items():
+            per_layer.setdefault(int(k), []).append(v)
+        mse += [r["mse"] for r in json.loads(rec.read_text())["rows"]]
+    files = {}
+    for k, parts in sorted(per_layer.items()):
+        files[k] = atomic_torch_save(torch.cat(parts).contiguous(), cfg.out / f"layer{k}.pt")
+    m = torch.tensor(mse) if mse else torch.empty(0)
+    summary = {"prior": cfg.prior, "images": len(mse), "cells_failed": failed, "steps": list(cfg.steps),
+               "mse_mean": float(m.mean()) if len(m) else None, "mse_median": float(m.median()) if len(m) else None,
+               "files": {f"layer{k}": str(p) for k, p in files.items()}}
+    atomic_write_json(cfg.out / "inversions.json", summary, indent=1)
+    return summary

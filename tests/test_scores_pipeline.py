@@ -1,0 +1,85 @@
+"""The score-prior pipeline (python -m bench.scores) end to end at toy scale: invert -> train ->
+install for a world defined in the test, resumption, and the invert stage on a real (local) SLURM."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from slurm_utils import SLURM_PARTITION, require_slurm  # noqa: F401 - fixture
+
+from bench.harness.store import ResultStore
+from bench.priors import catalog
+from bench.priors.score_prior import ScorePrior
+from bench.priors.tiny import TINY_WORLD, tiny_generator
+from bench.priors.world import PriorSpec
+from bench.scores.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+INSTALLED: dict[str, Path] = {}
+
+
+def _load_toy(device):
+    from bench.priors.prior import Prior
+
+    prior = Prior.from_generator(tiny_generator(), name="toy-scores", n_fit=2000).to(device)
+    prior.scores = {int(p.stem.removeprefix("score_layer")): ScorePrior.load(p)
+                    for p in sorted(INSTALLED["dir"].glob("score_layer*.pt"))}
+    return prior
+
+
+TOY = PriorSpec("toy-scores", "tiny generator whose installed score priors live in a test folder", _load_toy,
+                TINY_WORLD, n_layers=3, for_results=False, score_dir=lambda: INSTALLED["dir"])
+
+
+def test_invert_train_install_for_a_world_defined_here(tmp_path):
+    INSTALLED["dir"] = tmp_path / "installed"
+    INSTALLED["dir"].mkdir()
+    catalog.register_prior(TOY)
+    out = tmp_path / "scores"
+    common = ["--prior", "toy-scores", "--out", str(out)]
+    inv = ["invert", *common, "-n", "10", "--batch", "4", "--steps", "3,3", "--executor", "debug", "--wandb", "disabled"]
+    assert main(inv) == 0
+    layer0, layer1 = torch.load(out / "layer0.pt"), torch.load(out / "layer1.pt")
+    g = tiny_generator()
+    assert layer0.shape == (10, *g.layer_shape(0)) and layer1.shape == (10, *g.layer_shape(1))
+    summary = json.loads((out / "inversions.json").read_text())
+    assert summary["images"] == 10 and summary["cells_failed"] == 0 and summary["mse_mean"] > 0
+    rows = ResultStore(out).rows()
+    assert len(rows) == 10 and {r["image_set"] for r in rows} == {"train"}  # training images, never test ones
+    # a second run resumes: nothing is recomputed and the merged states are the same
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "cells").iterdir()}
+    assert main(inv) == 0
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "cells").iterdir()} == before
+    assert torch.equal(torch.load(out / "layer0.pt"), layer0)
+
+    assert main(["train", *common, "--layer", "1", "--train-steps", "3", "--threads", "1"]) == 0
+    assert main(["install", *common, "--layer", "1"]) == 0
+    assert catalog.load_prior("toy-scores").scores[1].layer == 1
+    assert main(["install", *common, "--layer", "0"]) == 2  # not trained: a message, not a traceback
+
+
+def test_invert_dry_run_states_cost_and_refuses_too_many_images(capsys):
+    assert main(["invert", "--prior", "tiny", "-n", "64", "--steps", "5,5", "--dry-run", "--executor", "local"]) == 0
+    out = capsys.readouterr().out
+    assert "64 images in 4 cells of 16" in out and "640 image-steps" in out
+    assert main(["invert", "--prior", "tiny", "-n", "65", "--dry-run", "--executor", "local"]) == 2
+    assert "training set has 64 images" in capsys.readouterr().err
+
+
+@pytest.mark.slurm
+def test_invert_stage_through_local_slurm(require_slurm, tmp_path):
+    out = tmp_path / "scores-slurm"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "BENCH_SLURM_PARTITION": SLURM_PARTITION}
+    p = subprocess.run([sys.executable, "-m", "bench.scores", "invert", "--prior", "tiny", "-n", "8", "--batch", "4",
+                        "--steps", "2,2", "--out", str(out), "--executor", "slurm", "--slurm-partition", require_slurm,
+                        "--slurm-gpus", "0", "--slurm-cpus", "1", "--slurm-mem-gb", "1", "--slurm-time-min", "10",
+                        "--chunk-size", "1", "--wandb", "disabled"],
+                       capture_output=True, text=True, timeout=400, cwd=ROOT, env=env)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert torch.load(out / "layer1.pt").shape[0] == 8
+    assert len(list((out / "slurm").glob("*_submission.sh"))) >= 1  # it really went through sbatch
