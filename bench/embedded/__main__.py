@@ -54,8 +54,8 @@ def stage_score(work: Path, threads: int, device: str, minutes: float,
     into the committed weights folder as score_layer{k}.pt."""
     import shutil
 
-    from bench.scores import train as train_score
     from bench.core.assets import EMBEDDED_DIR
+    from bench.scores import train as train_score
 
     for k in layers:
         data = work / "inversions" / f"layer{k}.pt"

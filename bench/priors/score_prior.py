@@ -21,7 +21,7 @@ import json
 import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, Sequence, Union
 
 import torch
 from torch import nn
@@ -36,13 +36,32 @@ OFFICIAL_LAYER_INDEX: dict[str, int | None] = {"latent": None, "layer1": 0, "lay
 NORM_EPS = 1e-8  # the official ``normalize`` adds this to (max - min)
 
 
-def normalize(x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
-    """Official ``normalize``: [lo, hi] -> [0, 1]."""
+Norm = Union[float, Sequence[float]]  # one (min, max) for the whole state, or one per channel
+
+
+def _as_norm(v: Norm, like: torch.Tensor) -> float | torch.Tensor:
+    """A scalar stays a float (the official form); a per-channel list becomes [C, 1, 1] on ``like``'s device."""
+    if isinstance(v, (int, float)):
+        return float(v)
+    return torch.as_tensor(v, dtype=like.dtype, device=like.device).reshape(-1, 1, 1)
+
+
+def normalize(x: torch.Tensor, lo: Norm, hi: Norm) -> torch.Tensor:
+    """Official ``normalize``: [lo, hi] -> [0, 1] (per channel when lo/hi are lists)."""
+    lo, hi = _as_norm(lo, x), _as_norm(hi, x)
     return (x - lo) / (hi - lo + NORM_EPS)
 
 
-def denormalize(y: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
+def denormalize(y: torch.Tensor, lo: Norm, hi: Norm) -> torch.Tensor:
+    lo, hi = _as_norm(lo, y), _as_norm(hi, y)
     return y * (hi - lo + NORM_EPS) + lo
+
+
+def _plain_norm(v: Norm | torch.Tensor) -> Norm:
+    """A float, or a plain list of per-channel floats (JSON-able, saved with the weights)."""
+    if isinstance(v, torch.Tensor):
+        return float(v) if v.numel() == 1 else [float(a) for a in v.flatten()]
+    return float(v) if isinstance(v, (int, float)) else [float(a) for a in v]
 
 
 def _time_vector(t: TimeLike, x: torch.Tensor) -> torch.Tensor:
@@ -65,15 +84,22 @@ class PriorLike(Protocol):
 
 
 class _NormalizedSpace:
-    """Min/max normalisation shared by every prior: y = (h - min) / (max - min + 1e-8)."""
+    """Min/max normalisation shared by every prior: y = (h - min) / (max - min + 1e-8), with one
+    (min, max) pair (the official form) or one per channel (lists, bench.scores.train ``per_channel``)."""
 
-    norm_min: float
-    norm_max: float
+    norm_min: Norm
+    norm_max: Norm
 
     @property
     def scale(self) -> float:
-        """dh = scale * dy."""
+        """dh = scale * dy, for the scalar (official) normalisation; per-channel priors: :meth:`scale_like`."""
+        if not isinstance(self.norm_min, float) or not isinstance(self.norm_max, float):
+            raise ValueError("per-channel normalisation has one scale per channel: use scale_like(x)")
         return self.norm_max - self.norm_min + NORM_EPS
+
+    def scale_like(self, x: torch.Tensor) -> float | torch.Tensor:
+        """dh = scale * dy (a float, or [C, 1, 1] per channel)."""
+        return _as_norm(self.norm_max, x) - _as_norm(self.norm_min, x) + NORM_EPS
 
     def normalize(self, h: torch.Tensor) -> torch.Tensor:
         return normalize(h, self.norm_min, self.norm_max)
@@ -90,7 +116,7 @@ class ScorePrior(_NormalizedSpace, nn.Module):
         super().__init__()
         self.model = model
         self.sde = sde or VPSDE()
-        self.norm_min, self.norm_max = float(norm_min), float(norm_max)
+        self.norm_min, self.norm_max = _plain_norm(norm_min), _plain_norm(norm_max)
         self.layer = layer
         self.metadata = dict(metadata or {})
 
@@ -106,7 +132,7 @@ class ScorePrior(_NormalizedSpace, nn.Module):
 
     def score(self, h: torch.Tensor, t: TimeLike) -> torch.Tensor:
         """grad_h log p_t(h) in original space (chain rule: score_normalized / scale)."""
-        return self.score_normalized(self.normalize(h), t) / self.scale
+        return self.score_normalized(self.normalize(h), t) / self.scale_like(h)
 
     # ---------------------------------------------------------------- persistence
     @property
@@ -177,7 +203,7 @@ class GaussianScorePrior(_NormalizedSpace):
                  norm_min: float = 0.0, norm_max: float = 1.0):
         self.mu, self.sigma = mu, sigma
         self.sde = sde or VPSDE()
-        self.norm_min, self.norm_max = float(norm_min), float(norm_max)
+        self.norm_min, self.norm_max = _plain_norm(norm_min), _plain_norm(norm_max)
 
     def moments(self, t: TimeLike, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, variance) of the diffused Gaussian at time t, broadcast to ``like``."""
@@ -191,4 +217,4 @@ class GaussianScorePrior(_NormalizedSpace):
         return -(y - mean) / var
 
     def score(self, h: torch.Tensor, t: TimeLike) -> torch.Tensor:
-        return self.score_normalized(self.normalize(h), t) / self.scale
+        return self.score_normalized(self.normalize(h), t) / self.scale_like(h)
