@@ -46,7 +46,8 @@ def test_invert_train_install_for_a_world_defined_here(tmp_path):
     assert main(inv) == 0
     layer0, layer1 = torch.load(out / "layer0.pt"), torch.load(out / "layer1.pt")
     g = tiny_generator()
-    assert layer0.shape == (10, *g.layer_shape(0)) and layer1.shape == (10, *g.layer_shape(1))
+    assert layer0.shape == (9, *g.layer_shape(0)) and layer1.shape == (9, *g.layer_shape(1))
+    assert torch.load(out / "layer1_heldout.pt").shape[0] == 1  # the last tenth, never trained on
     summary = json.loads((out / "inversions.json").read_text())
     assert summary["images"] == 10 and summary["cells_failed"] == 0 and summary["mse_mean"] > 0
     rows = ResultStore(out).rows()
@@ -58,6 +59,10 @@ def test_invert_train_install_for_a_world_defined_here(tmp_path):
     assert torch.equal(torch.load(out / "layer0.pt"), layer0)
 
     assert main(["train", *common, "--layer", "1", "--train-steps", "3", "--threads", "1"]) == 0
+    assert main(["evaluate", *common, "--layer", "1", "--samples", "4"]) == 0
+    ev = json.loads((out / "evaluation_layer1.json").read_text())
+    assert set(ev["eps_mse"]) == {"t=0.01", "t=0.1", "t=0.5"} and ev["trivial_eps_mse"] == 1.0
+    assert (out / "langevin_layer1.png").exists() and "langevin_decoded" not in ev  # tiny has no quality measure
     assert main(["install", *common, "--layer", "1"]) == 0
     assert catalog.load_prior("toy-scores").scores[1].layer == 1
     assert main(["install", *common, "--layer", "0"]) == 2  # not trained: a message, not a traceback
@@ -81,5 +86,5 @@ def test_invert_stage_through_local_slurm(require_slurm, tmp_path):
                         "--chunk-size", "1", "--wandb", "disabled"],
                        capture_output=True, text=True, timeout=400, cwd=ROOT, env=env)
     assert p.returncode == 0, p.stderr[-3000:]
-    assert torch.load(out / "layer1.pt").shape[0] == 8
+    assert torch.load(out / "layer1.pt").shape[0] + torch.load(out / "layer1_heldout.pt").shape[0] == 8
     assert len(list((out / "slurm").glob("*_submission.sh"))) >= 1  # it really went through sbatch

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
 import torch
 
-from bench.data.fashion_mnist import CLASS_NAMES, load_tensor
-from bench.embedded.quality import feature_stats, fid_between
+from bench.data.fashion_mnist import load_tensor
+from bench.embedded.quality import feature_stats, stats_dict
+from bench.scores.evaluate import decode_states, langevin_images, ordinary_styles, save_grid
 
 RESULTS = Path("results/embedded")
 
@@ -55,31 +55,6 @@ def proxy_samples(g, proxy, n: int, seed: int = 3, batch: int = 500) -> torch.Te
     return torch.cat(out)
 
 
-def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> Path:
-    from PIL import Image
-
-    imgs = ((images[: nrow * nrow].clamp(-1, 1) + 1) * 127.5).round().byte().cpu()
-    n, c, h, w = imgs.shape
-    rows = math.ceil(n / nrow)
-    canvas = torch.full((c, rows * (h + 2) + 2, nrow * (w + 2) + 2), 255, dtype=torch.uint8)
-    for i in range(n):
-        r, col = divmod(i, nrow)
-        canvas[:, 2 + r * (h + 2) : 2 + r * (h + 2) + h, 2 + col * (w + 2) : 2 + col * (w + 2) + w] = imgs[i]
-    arr = canvas.permute(1, 2, 0).numpy()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr[..., 0] if c == 1 else arr).resize((arr.shape[1] * 2, arr.shape[0] * 2), Image.NEAREST).save(path)
-    return path
-
-
-def stats_dict(s, ref=None) -> dict:
-    d = {"n": s.n, "mean_confidence": round(s.confidence, 4),
-         "class_shares": {CLASS_NAMES[i]: round(float(v), 4) for i, v in enumerate(s.shares)},
-         "classes_present_ge_1pct": int((s.shares >= 0.01).sum()), "max_class_share": round(float(s.shares.max()), 4)}
-    if ref is not None:
-        d["fid_vs_test"] = round(fid_between(s, ref), 4)
-    return d
-
-
 def measure_generator(n: int, out: Path) -> dict:
     from bench.embedded.assets import load_embedded_generator
     from bench.embedded.train_gan import make_generator
@@ -97,36 +72,6 @@ def measure_generator(n: int, out: Path) -> dict:
            "real_train_heldout": stats_dict(heldout, ref), "untrained_generator": stats_dict(feature_stats(untrained), ref),
            "proxy_samples": stats_dict(feature_stats(proxy_samples(g, proxy, n)), ref)}
     return res
-
-
-def _styles(g, n: int, gen: torch.Generator) -> torch.Tensor:
-    """W+ styles of ``n`` ordinary samples: one mapping-network style per image, broadcast to every layer."""
-    with torch.no_grad():
-        return g.get_latent(torch.randn(n, g.style_dim, generator=gen))[:, None].expand(n, g.n_latent, g.style_dim)
-
-
-def _decode_layer(g, h: torch.Tensor, layer: int, gen: torch.Generator) -> torch.Tensor:
-    """The rest of the generator from ``layer`` with a fresh ordinary style and noise; the skip (RGB) sum of
-    the layers before is dropped, as ILO/SGILO's rounds do (a sampled state has none)."""
-    from bench.priors.stylegan2 import LayerState
-
-    n = len(h)
-    w = _styles(g, n, gen)
-    with torch.no_grad():
-        return g.resume(LayerState(h, None, layer), w, g.make_noise(n, generator=gen), skip_mode="official").clamp(-1, 1)
-
-
-def langevin_images(sp, g, n: int, seed: int, batch: int = 250) -> torch.Tensor:
-    """``n`` annealed-Langevin samples of ``sp``'s layer (score_sde ALD: 100 levels x 5 steps, snr 0.16),
-    decoded by the generator, in chunks of ``batch``."""
-    from bench.priors.samplers import sample_layer
-
-    gen = torch.Generator().manual_seed(seed)
-    out = []
-    for i in range(0, n, batch):
-        h = sample_layer(sp, min(batch, n - i), method="ald", generator=gen)
-        out.append(_decode_layer(g, h, sp.layer, gen))
-    return torch.cat(out)
 
 
 EPS_TIMES = (0.01, 0.1, 1.0)
@@ -169,8 +114,8 @@ def decoded_generator_states(g, n: int, layer: int, seed: int = 2) -> torch.Tens
     decoded as the Langevin samples are: what a perfect score prior of syn activations would give."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        h = g.split(_styles(g, n, gen), g.make_noise(n, generator=gen), layer).features
-    return _decode_layer(g, h, layer, gen)
+        h = g.split(ordinary_styles(g, n, gen), g.make_noise(n, generator=gen), layer).features
+    return decode_states(g, h, layer, gen)
 
 
 def score_reference(g, n: int, ref, layers) -> dict:

@@ -130,3 +130,15 @@ def feature_stats(images: torch.Tensor, model: torch.nn.Module | None = None, ba
 def fid_between(a: FeatureStats, b: FeatureStats, method: str = "auto") -> float:
     """FID in the classifier's penultimate feature space between two summarised image sets."""
     return frechet_distance(a.mu, a.sigma, b.mu, b.sigma, method)
+
+
+def stats_dict(s: FeatureStats, ref: FeatureStats | None = None) -> dict:
+    """Class shares, classes present, confidence and (with ``ref``) FID as a JSON-able dict."""
+    from bench.data.fashion_mnist import CLASS_NAMES
+
+    d = {"n": s.n, "mean_confidence": round(s.confidence, 4),
+         "class_shares": {CLASS_NAMES[i]: round(float(v), 4) for i, v in enumerate(s.shares)},
+         "classes_present_ge_1pct": int((s.shares >= 0.01).sum()), "max_class_share": round(float(s.shares.max()), 4)}
+    if ref is not None:
+        d["fid_vs_test"] = round(fid_between(s, ref), 4)
+    return d

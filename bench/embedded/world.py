@@ -3,6 +3,8 @@ committed evaluation set (8 tuning, 30 test, 64 Sandal + 64 Sneaker fairness ima
 the Fashion-MNIST test split; bench/data/evalset/)."""
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from bench.priors.world import FairnessSetting, ImageSet, PriorSpec, World
@@ -44,6 +46,22 @@ def embedded_fairness_groups() -> tuple[list[int], tuple[str, ...]]:
     return [lab_to_group[int(v)] for v in y.tolist()], tuple(FAIRNESS_GROUPS)
 
 
+def embedded_quality(images: torch.Tensor) -> dict:
+    """Classifier-space statistics of ``images`` against the 10,000 Fashion-MNIST test images
+    (bench/embedded/quality.py; the classifier's features, not Inception)."""
+    from bench.embedded.quality import feature_stats, stats_dict
+
+    return stats_dict(feature_stats(images), _test_reference())
+
+
+@functools.lru_cache(maxsize=1)
+def _test_reference():
+    from bench.data.fashion_mnist import load_tensor
+    from bench.embedded.quality import feature_stats
+
+    return feature_stats(load_tensor("test")[0])
+
+
 def _load(device: torch.device):
     from bench.embedded.assets import load_embedded_prior
 
@@ -54,7 +72,8 @@ EMBEDDED_WORLD = World(
     "embedded", "Fashion-MNIST 32x32 (committed evaluation set from the test split)", embedded_images, (1, 32, 32),
     quick_levels=QUICK_LEVELS, grid_key="embedded",
     ilo_paper_steps_scale=0.075,  # (300, 300, 300) -> (22, 22, 22): the quick budget of the other methods
-    slurm_gpus=0, fairness=FairnessSetting((4, 8), "embedded", embedded_fairness_groups))
+    slurm_gpus=0, fairness=FairnessSetting((4, 8), "embedded", embedded_fairness_groups),
+    quality_stats=embedded_quality)
 
 def _score_dir():
     from bench.core.assets import EMBEDDED_DIR

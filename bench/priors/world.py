@@ -54,6 +54,8 @@ class World:
     # (image set, positions) -> those images only, for sets too large to load whole (FFHQ's train/);
     # None: load the set and index it
     images_at: Callable[[str, Sequence[int]], ImageSet] | None = None
+    # images -> JSON-able quality figures (classifier-space FID vs held-out real images, class shares...)
+    quality_stats: Callable[[torch.Tensor], dict] | None = None
     image_count: Callable[[str], int] | None = None  # size of a set without loading it (None: load and count)
     # GPU seconds per image and optimisation step of an ILO inversion (score-data cost estimates in dry runs)
     gpu_seconds_per_image_step: float | None = None

@@ -2,6 +2,7 @@
 
     python -m bench.scores invert --prior embedded -n 5000            # ILO inversions -> runs/scores-embedded/layer<k>.pt
     python -m bench.scores train --prior embedded --layer 1            # DSM on those states (resumable)
+    python -m bench.scores evaluate --prior embedded --layer 1         # Figure-4 grid + statistics
     python -m bench.scores install --prior embedded --layer 1          # the prior now loads it as its layer-1 score
     python -m bench.scores invert --prior ffhq -n 70000 --dry-run      # what it needs and what it would cost
 
@@ -11,6 +12,7 @@ submitit, or ``--plan-only`` + ``slurm/grid.sh``) into a kill-safe store: re-run
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -154,6 +156,22 @@ def run_install(a: argparse.Namespace) -> int:
     return 0
 
 
+def run_evaluate(a: argparse.Namespace) -> int:
+    from bench.scores.evaluate import evaluate_layer
+
+    validate_prior(a.prior, _prior_names())
+    store = Path(a.out) if a.out else _default_out(a.prior)
+    score = store / f"score_layer{a.layer}" / "score_prior.pt"
+    heldout = store / f"layer{a.layer}_heldout.pt"
+    for path, stage in ((score, "train"), (heldout, "invert")):
+        if not path.exists():
+            print(f"{path} is missing: run `python -m bench.scores {stage} --prior {a.prior}` first", file=sys.stderr)
+            return 2
+    res = evaluate_layer(a.prior, a.layer, score, heldout, store, n=a.samples)
+    print(json.dumps({k: v for k, v in res.items() if k != "training"}, indent=1))
+    return 0
+
+
 def _prior_names() -> list[str]:
     from bench.priors.catalog import prior_names
 
@@ -180,14 +198,17 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--stats", default="official", help="normalisation statistics (official, global, percentile)")
     tr.add_argument("--threads", type=int, default=2)
     tr.add_argument("--device", default="", help="cpu, cuda, ...; default $BENCH_DEVICE or auto")
+    ev = sub.add_parser("evaluate", help="the Figure-4 grid and the statistics of one trained layer prior")
+    ev.add_argument("--layer", type=int, required=True)
+    ev.add_argument("--samples", type=int, default=1000, help="Langevin samples and held-out states to decode")
     ins = sub.add_parser("install", help="make the trained prior the world's score model of its layer")
     ins.add_argument("--layer", type=int, required=True)
-    for s in (inv, tr, ins):
+    for s in (inv, tr, ev, ins):
         s.add_argument("--prior", default="embedded", help="prior whose world's training images are used")
         s.add_argument("--out", default=None, help="the pipeline's folder (default runs/scores-<prior>)")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    stages = {"invert": run_invert, "train": run_train, "install": run_install}
+    stages = {"invert": run_invert, "train": run_train, "evaluate": run_evaluate, "install": run_install}
     return run_main(build_parser(), argv, lambda a: stages[a.stage](a))

@@ -18,6 +18,7 @@ from bench.harness.runner import Cell
 from bench.harness.store import ResultStore
 
 DEFAULT_STEPS = (60, 60, 60)  # rounds starting at layers 0, 1, 2: states after layers 0, 1, 2
+HELDOUT_FRACTION = 10  # one tenth of the inverted images is held out for evaluation
 STATES = "states"  # sub-folder of the store with each cell's saved images and states
 
 
@@ -52,8 +53,9 @@ def plan_cells(cfg: InvertConfig, n_train: int) -> list[Cell]:
 
 
 def merge_states(cfg: InvertConfig, cells: list[Cell]) -> dict[str, object]:
-    """Concatenate the finished cells' states into ``layer<k>.pt`` (in plan order) and summarise
-    the inversions' MSE in ``inversions.json``; cells that failed are left out and counted."""
+    """Concatenate the finished cells' states (in plan order) into ``layer<k>.pt`` (training data)
+    and ``layer<k>_heldout.pt`` (the last tenth: for the evaluate stage, never trained on), and
+    summarise the inversions' MSE in ``inversions.json``; failed cells are left out and counted."""
     store = ResultStore(cfg.out)
     per_layer: dict[int, list[torch.Tensor]] = {}
     mse: list[float] = []
@@ -70,7 +72,10 @@ def merge_states(cfg: InvertConfig, cells: list[Cell]) -> dict[str, object]:
         mse += [r["mse"] for r in json.loads(rec.read_text())["rows"]]
     files = {}
     for k, parts in sorted(per_layer.items()):
-        files[k] = atomic_torch_save(torch.cat(parts).contiguous(), cfg.out / f"layer{k}.pt")
+        states = torch.cat(parts)
+        held = len(states) // HELDOUT_FRACTION
+        files[k] = atomic_torch_save(states[: len(states) - held].contiguous(), cfg.out / f"layer{k}.pt")
+        atomic_torch_save(states[len(states) - held:].contiguous(), cfg.out / f"layer{k}_heldout.pt")
     m = torch.tensor(mse) if mse else torch.empty(0)
     summary = {"prior": cfg.prior, "images": len(mse), "cells_failed": failed, "steps": list(cfg.steps),
                "mse_mean": float(m.mean()) if len(m) else None, "mse_median": float(m.median()) if len(m) else None,

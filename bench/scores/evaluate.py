@@ -1,0 +1,130 @@
+"""The evaluate stage: is a layer's score model a prior of that layer?
+
+Measured on held-out real states (ILO inversions of training images the model never saw) and on
+annealed-Langevin samples of the layer decoded by the generator (the paper's Figure 4):
+
+* noise-prediction error E|eps_theta(y_t, t) - z|^2 at t = 0.01, 0.1, 0.5 on held-out states; the
+  trivial predictor (always 0) has error 1.0 at every t;
+* time sensitivity: mean |eps(y_t, 1) - eps(y_t, 0.01)| / mean |eps(y_t, 0.01)| on the same inputs
+  (an exact model changes by O(1); the official ViT barely sees t, see bench/priors/score_vit.py);
+* decoded samples vs the same held-out real states decoded the same way (fresh style and noise,
+  the skip sum of earlier layers dropped, as ILO/SGILO's rounds do), with the world's quality
+  measure when it has one (embedded: classifier-space FID, class shares, confidence);
+* the training curve (held-out DSM per logged step) and whether it had flattened.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import torch
+
+EPS_TIMES = (0.01, 0.1, 0.5)
+
+
+def ordinary_styles(g, n: int, gen: torch.Generator) -> torch.Tensor:
+    """W+ styles of ``n`` ordinary samples: one mapping-network style per image, broadcast to every layer."""
+    with torch.no_grad():
+        return g.get_latent(torch.randn(n, g.style_dim, generator=gen))[:, None].expand(n, g.n_latent, g.style_dim)
+
+
+@torch.no_grad()
+def decode_states(g, h: torch.Tensor, layer: int, gen: torch.Generator) -> torch.Tensor:
+    """The rest of the generator from ``layer`` with a fresh ordinary style and noise; the skip (RGB) sum of
+    the layers before is dropped, as ILO/SGILO's rounds do (a sampled state has none)."""
+    from bench.priors.stylegan2 import LayerState
+
+    n = len(h)
+    w = ordinary_styles(g, n, gen)
+    return g.resume(LayerState(h, None, layer), w, g.make_noise(n, generator=gen), skip_mode="official").clamp(-1, 1)
+
+
+def langevin_states(sp, n: int, gen: torch.Generator, batch: int = 250) -> torch.Tensor:
+    """``n`` annealed-Langevin samples of ``sp``'s layer (score_sde ALD: 100 levels x 5 steps, snr 0.16)."""
+    from bench.priors.samplers import sample_layer
+
+    return torch.cat([sample_layer(sp, min(batch, n - i), method="ald", generator=gen) for i in range(0, n, batch)])
+
+
+def langevin_images(sp, g, n: int, seed: int, batch: int = 250) -> torch.Tensor:
+    """Langevin samples of the layer decoded by the generator (in chunks of ``batch``)."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.cat([decode_states(g, langevin_states(sp, min(batch, n - i), gen), sp.layer, gen)
+                      for i in range(0, n, batch)])
+
+
+@torch.no_grad()
+def eps_errors(sp, states: torch.Tensor, times=EPS_TIMES, seed: int = 10) -> dict:
+    """Noise-prediction MSE at fixed t on ``states`` (original space) and the network's time sensitivity."""
+    from bench.priors.sde import batch_broadcast
+
+    y = sp.normalize(states)
+    z = torch.randn(y.shape, generator=torch.Generator().manual_seed(seed))
+    out, first = {}, None
+    for t in times:
+        tv = torch.full((len(y),), t)
+        yt = batch_broadcast(sp.sde.mean_coeff(tv), y) * y + batch_broadcast(sp.sde.marginal_std(tv), y) * z
+        out[f"t={t}"] = round(float((sp.eps(yt, tv) - z).pow(2).mean()), 4)
+        first = yt if first is None else first
+    e0, e1 = sp.eps(first, torch.full((len(y),), times[0])), sp.eps(first, torch.full((len(y),), 1.0))
+    return {"eps_mse": out, "trivial_eps_mse": 1.0,
+            "time_sensitivity": round(float((e1 - e0).abs().mean() / e0.abs().mean()), 4)}
+
+
+def training_curve(log: Path, tail: float = 0.25) -> dict:
+    """Held-out DSM per logged step from a training log, and the relative change over the last
+    ``tail`` of the run (a plateau: small change); empty when the log has no eval entries."""
+    rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
+    pts = [(r["step"], r["eval_dsm"]) for r in rows if "eval_dsm" in r and "step" in r]
+    if len(pts) < 2:
+        return {"points": pts}
+    last = pts[-1][0]
+    start = min(pts, key=lambda p: abs(p[0] - last * (1 - tail)))
+    change = (pts[-1][1] - start[1]) / start[1] if start[1] else math.nan
+    return {"points": pts, "tail_fraction": tail, "relative_change_over_tail": round(change, 4)}
+
+
+def evaluate_layer(prior_name: str, layer: int, score_file: Path, heldout: Path, out: Path, n: int = 1000,
+                   seed: int = 0) -> dict:
+    """Every figure of this module for one trained layer prior; writes ``out/evaluation_layer<k>.json`` and
+    the Figure-4 grid ``out/langevin_layer<k>.png``."""
+    from bench.core.io import atomic_write_json
+    from bench.priors.catalog import get_world, load_prior
+    from bench.priors.score_prior import ScorePrior
+
+    sp = ScorePrior.load(score_file)
+    g = load_prior(prior_name).generator.cpu()
+    real = torch.load(heldout, map_location="cpu", weights_only=True)
+    gen = torch.Generator().manual_seed(seed)
+    samples = langevin_images(sp, g, n, seed)
+    real_decoded = decode_states(g, real[:n], layer, gen)
+    save_grid(samples, out / f"langevin_layer{layer}.png")
+    save_grid(real_decoded, out / f"real_states_layer{layer}.png")
+    res = {"prior": prior_name, "layer": layer, "score_file": str(score_file), "n_samples": n,
+           "n_heldout_states": len(real), "architecture": sp.config.to_dict(),
+           "normalisation": "per channel" if isinstance(sp.norm_min, list) else "one pair",
+           **eps_errors(sp, real), "training": training_curve(score_file.parent / "log.jsonl")}
+    quality = get_world(prior_name).quality_stats
+    if quality is not None:
+        res["langevin_decoded"] = quality(samples)
+        res["real_states_decoded"] = quality(real_decoded)
+    atomic_write_json(out / f"evaluation_layer{layer}.json", res, indent=1)
+    return res
+
+
+def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> Path:
+    """An nrow x nrow PNG of the first images (in [-1, 1])."""
+    from PIL import Image
+
+    imgs = ((images[: nrow * nrow].clamp(-1, 1) + 1) * 127.5).round().byte().cpu()
+    n, c, h, w = imgs.shape
+    rows = math.ceil(n / nrow)
+    canvas = torch.full((c, rows * (h + 2) + 2, nrow * (w + 2) + 2), 255, dtype=torch.uint8)
+    for i in range(n):
+        r, col = divmod(i, nrow)
+        canvas[:, 2 + r * (h + 2): 2 + r * (h + 2) + h, 2 + col * (w + 2): 2 + col * (w + 2) + w] = imgs[i]
+    arr = canvas.permute(1, 2, 0).numpy()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr[..., 0] if c == 1 else arr).resize((arr.shape[1] * 2, arr.shape[0] * 2), Image.NEAREST).save(path)
+    return path
