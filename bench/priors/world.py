@@ -48,6 +48,7 @@ class World:
     grid_key: str = "embedded"  # which of each method's built-in tuning grids (Method.grid) to use
     grids: Mapping[str, tuple[dict, ...]] = field(default_factory=dict)  # method -> its grid here (overrides)
     ilo_paper_steps_scale: float = 1.0  # scale of the ILO paper schedule (300, 300, 300, 100)
+    ilo_paper_rounds: int | None = None  # rounds of that schedule kept (None: as many as the generator has layers)
     slurm_gpus: int = 0  # default GPUs per SLURM job
     fairness: FairnessSetting | None = None
     missing_images: Callable[[], list[str]] = _no_missing  # messages for absent image folders

@@ -27,7 +27,7 @@ class SweepConfig:
     grid_key: str = "embedded"  # which built-in method grids (Method.grid)
     grids: dict[str, list[dict]] = field(default_factory=dict)  # method -> grid replacing the built-in one
     ilo_paper_steps_scale: float = 1.0  # scale of the ILO paper schedule for the "ilo_paper" variant
-    n_layers: int = 4  # the generator's layers: the ILO paper schedule keeps at most this many rounds
+    n_layers: int = 4  # rounds of the ILO paper schedule kept: the generator's depth or the world's cap
     steps_scale: float = 1.0  # multiplies every method's step counts (quick smoke runs)
     execution: ExecutionOptions = field(default_factory=ExecutionOptions)
 
@@ -73,4 +73,4 @@ def resolve(tasks: tuple[str, ...], prior: str = "embedded", *,
         tune_count=world.tune_count, n_test=n_test if n_test is not None else world.test_count,
         grid_key=world.grid_key, grids=grids,
         ilo_paper_steps_scale=world.ilo_paper_steps_scale if ilo_paper_steps_scale is None else ilo_paper_steps_scale,
-        n_layers=spec.n_layers, **options)
+        n_layers=min(spec.n_layers, world.ilo_paper_rounds or spec.n_layers), **options)
