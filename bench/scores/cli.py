@@ -125,7 +125,7 @@ def run_train(a: argparse.Namespace) -> int:
     prior = load_prior(a.prior, get_device(a.device or None))
     cfg = ScoreTrainConfig(out=str(store / f"score_layer{a.layer}"), source="ilo", data=str(data), generator="",
                            layer=a.layer, steps=a.train_steps, minutes=a.minutes, threads=a.threads,
-                           device=a.device or "", stats=a.stats)
+                           device=a.device or "", stats=a.stats, time_conditioning=a.time_conditioning)
     print(f"wrote {train(cfg, g=prior.generator.cpu())}")
     return 0
 
@@ -195,7 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--layer", type=int, required=True)
     tr.add_argument("--train-steps", type=int, default=20000)
     tr.add_argument("--minutes", type=float, default=120.0, help="wall budget of this invocation (it resumes)")
-    tr.add_argument("--stats", default="official", help="normalisation statistics (official, global, percentile)")
+    tr.add_argument("--stats", default="official", choices=["official", "global", "percentile", "per_channel"],
+                    help="normalisation statistics (default official: one min/max pair)")
+    tr.add_argument("--time-conditioning", default="official", choices=["official", "adaln"],
+                    help="score ViT variant: the official per-token time offset, or adaptive LayerNorm (ours)")
     tr.add_argument("--threads", type=int, default=2)
     tr.add_argument("--device", default="", help="cpu, cuda, ...; default $BENCH_DEVICE or auto")
     ev = sub.add_parser("evaluate", help="the Figure-4 grid and the statistics of one trained layer prior")

@@ -440,7 +440,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     defaults = ScoreTrainConfig()
     choices = {"source": ("syn", "ilo", "file"), "noise_mode": ("random", "fixed"), "stats": STATS,
-               "weighting": WEIGHTINGS}
+               "weighting": WEIGHTINGS, "time_conditioning": ("official", "adaln")}
     for f in fields(ScoreTrainConfig):
         val = getattr(defaults, f.name)
         p.add_argument(f"--{f.name.replace('_', '-')}", type=type(val), default=None, choices=choices.get(f.name))
