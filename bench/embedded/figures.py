@@ -153,8 +153,8 @@ def measure_scores(n: int, out: Path, extra: list[str] = ()) -> dict:
 
 def measure_in_range(out: Path, steps: tuple[int, ...] = (100, 100, 100, 100)) -> dict:
     from bench.data.evalset import load_evalset
-    from bench.embedded.invert import invert_batch
     from bench.priors.catalog import load_prior
+    from bench.scores.invert import invert_batch
 
     prior = load_prior("embedded")
     x, _ = load_evalset("test")

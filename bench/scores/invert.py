@@ -10,12 +10,17 @@ from pathlib import Path
 
 import torch
 
+import methods
+import tasks
 from bench.core.io import atomic_torch_save, atomic_write_json
 from bench.core.seeds import generator
 from bench.harness.cli import ExecutionOptions
 from bench.harness.execution import chunked
 from bench.harness.runner import Cell
 from bench.harness.store import ResultStore
+from bench.priors.prior import Prior
+from methods._core import Problem
+from methods._rounds import RoundHook, run_rounds
 
 DEFAULT_STEPS = (60, 60, 60)  # rounds starting at layers 0, 1, 2: states after layers 0, 1, 2
 HELDOUT_FRACTION = 10  # one tenth of the inverted images is held out for evaluation
@@ -82,3 +87,17 @@ def merge_states(cfg: InvertConfig, cells: list[Cell]) -> dict[str, object]:
                "files": {f"layer{k}": str(p) for k, p in files.items()}}
     atomic_write_json(cfg.out / "inversions.json", summary, indent=1)
     return summary
+
+
+def invert_batch(prior: Prior, images: torch.Tensor, seeds: list[int], steps: tuple[int, ...] = DEFAULT_STEPS,
+                 lr: float = 0.1) -> tuple[dict[int, torch.Tensor], torch.Tensor]:
+    """ILO-unregularized inversion of fully observed images in this process: ({layer: states}, per-image MSE)
+    (the in-range-vs-real figure; the invert stage runs the same inversion as cells)."""
+    op = tasks.get("denoise").build(0.0, prior.image_shape, seed=0, device=prior.device)
+    problem = Problem(op(images.to(prior.device)), op, seeds, reference=images.to(prior.device))
+    params = methods.get("ilo_unreg").Params(steps=steps, lr=(lr,))
+    res = run_rounds(problem, prior, params, RoundHook(), keep_states=True)
+    layers = sorted(res[0].states)
+    states = {k: torch.stack([r.states[k] for r in res]) for k in layers}
+    mse = torch.stack([(r.reconstruction - images[i].cpu()).pow(2).mean() for i, r in enumerate(res)])
+    return states, mse
