@@ -3,7 +3,8 @@
 Official form (``mode="official"``, solve_inverse.py, the official SGILO code): before each Adam step
 on the measurement loss, compute ``delta = hot(h) - h`` with the score model's "hot"
 predictor-corrector sampler at the fixed time t; after the step,
-``h += temperature * delta + noise_temp * N(0, I)`` and ``z += latent_noise_temp * N(0, I)``.
+``h += temperature * delta + noise_temp * N(0, I)``, the noise only in rounds whose temperature is
+> 0 (official ``_invert``), and ``z += latent_noise_temp * N(0, I)`` in every round.
 Textbook SGLD (``mode="sgld"``): h is not moved by Adam but by
 ``h += eta * (-m/(2 sigma^2) grad_h MSE + temperature * score(h, t)) + sqrt(2 eta) N(0, I)``
 (m = number of measurements, so m * MSE / (2 sigma^2) is the Gaussian negative log-likelihood).
@@ -89,7 +90,9 @@ class SGILOHook(RoundHook):
             return
         if self.delta is not None:
             ctx.h.add_(self.temperature * self.delta)
-        if p.noise_temp > 0:
+        # Only in rounds with temperature > 0, as the official code (solve_inverse.py ~245-259: the state
+        # noise is added under `if gen_temperature != 0`). Fixed: we used to add it in every round k >= 1.
+        if p.noise_temp > 0 and self.temperature > 0:
             ctx.h.add_(p.noise_temp * ctx.rng.randn(*ctx.h.shape[1:]))
 
     def _sgld_step(self, ctx: RoundContext, p: SGILOParams) -> None:
