@@ -257,3 +257,10 @@ def test_select_best_group_without_success():
     assert kept["variant"] is None and kept["n_failed"] == 6 and "no candidate" in kept["note"]
     for _, r in select_best(_tune_rows({"a": ([0.1] * 3, None, ())})).iterrows():
         assert json.loads(r["params"]) == {"lr": "a"}  # what bench.sweep.plan_eval does with it
+
+
+def test_bootstrap_ci_depends_only_on_the_values_not_their_order():
+    """The same rows read in another order (another --out names the cells differently) give the same CI."""
+    x = np.random.default_rng(3).normal(size=30)
+    perm = np.random.default_rng(4).permutation(30)
+    assert bootstrap_ci(x) == bootstrap_ci(x[perm]) == bootstrap_ci(list(reversed(x.tolist())))

@@ -50,12 +50,14 @@ def with_defaults(df: pd.DataFrame) -> pd.DataFrame:
 def bootstrap_ci(values: Iterable[float], n: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
     """Percentile-bootstrap confidence interval of the mean of ``values`` (NaNs ignored).
 
-    Fixed seed so that a regenerated report gives identical numbers. The interval is clipped to
+    Fixed seed and sorted values, so the interval depends only on the multiset of values: a
+    regenerated report, or the same rows read in another order (another --out folder names the
+    cells differently, so the store lists them in another order), gives identical numbers. The interval is clipped to
     [min, max] of the data (the mean can never lie outside it), which also makes a constant
     sample give exactly (c, c) despite floating-point rounding of the resampled means.
     Returns (nan, nan) for no data and (v, v) for a single value.
     """
-    x = np.asarray(list(values), dtype=float)
+    x = np.sort(np.asarray(list(values), dtype=float))
     x = x[np.isfinite(x)]
     if x.size == 0:
         return (math.nan, math.nan)
