@@ -10,7 +10,7 @@ from PIL import Image
 
 from bench.data import evalset as es
 from bench.data import fashion_mnist as fm
-from bench.data.image_folder import ImageFolder, ImageLoadError, list_images, load_folder
+from bench.data.image_folder import ImageFolder, ImageLoadError, ImageWarning, list_images, load_folder, load_image
 
 
 # ----------------------------------------------------------------------------- image folder
@@ -19,7 +19,7 @@ def folder(tmp_path: Path) -> Path:
     Image.new("RGB", (40, 40), (255, 255, 255)).save(tmp_path / "b.png")
     Image.new("RGB", (50, 30), (0, 0, 0)).save(tmp_path / "a.JPG", quality=95)  # non-square, upper-case ext
     Image.new("L", (20, 20), 128).save(tmp_path / "c.jpeg")
-    Image.new("RGBA", (8, 8), (255, 0, 0, 10)).save(tmp_path / "d.PNG")
+    Image.new("RGBA", (8, 8), (255, 0, 0, 255)).save(tmp_path / "d.PNG")  # alpha present but fully opaque
     Image.new("RGB", (8, 8)).save(tmp_path / ".hidden.png")
     (tmp_path / "notes.txt").write_text("not an image")
     return tmp_path
@@ -35,7 +35,7 @@ def test_folder_order_shape_range(folder: Path):
     assert torch.allclose(x[0], torch.full_like(x[0], -1.0), atol=0.02)  # black jpg
     assert torch.equal(x[1], torch.ones_like(x[1]))  # white png
     assert torch.allclose(x[2], torch.full_like(x[2], 128 / 127.5 - 1), atol=1e-6)  # gray -> RGB
-    assert torch.allclose(x[3, 0], torch.ones(16, 16)) and torch.allclose(x[3, 1:], -torch.ones(2, 16, 16))  # alpha dropped
+    assert torch.allclose(x[3, 0], torch.ones(16, 16)) and torch.allclose(x[3, 1:], -torch.ones(2, 16, 16))  # opaque alpha dropped
 
 
 def test_folder_grayscale_and_limit(folder: Path):
@@ -43,6 +43,28 @@ def test_folder_grayscale_and_limit(folder: Path):
     assert x.shape == (2, 1, 8, 8) and names == ["a.JPG", "b.png"]
     with pytest.raises(ValueError, match="4 images, 5 requested"):
         ImageFolder(folder, 8, limit=5)
+
+
+def test_sixteen_bit_png_is_scaled_not_clipped(tmp_path: Path):
+    arr = np.linspace(0, 65535, 64, dtype=np.uint16).reshape(8, 8)
+    Image.fromarray(arr).save(tmp_path / "deep.png")  # a 16-bit grayscale PNG (mode I;16)
+    x = load_image(tmp_path / "deep.png", 8, channels=1)[0]
+    expected = torch.from_numpy(np.round(arr / 257.0)).float() / 127.5 - 1
+    torch.testing.assert_close(x, expected)
+    assert (x >= 0.999).float().mean() < 0.05  # clipping at 255 put 97% of the pixels at +1
+
+
+def test_transparent_image_is_refused_and_odd_images_warn(tmp_path: Path):
+    Image.new("RGBA", (8, 8), (255, 0, 0, 10)).save(tmp_path / "see_through.png")
+    with pytest.raises(ImageLoadError, match="see_through.png has transparent pixels"):
+        load_image(tmp_path / "see_through.png", 8)
+    Image.new("RGB", (7, 5)).save(tmp_path / "small.png")
+    with pytest.warns(ImageWarning, match=r"small.png: 7x5 image centre-cropped to 5x5"):
+        with pytest.warns(ImageWarning, match=r"small.png: 5x5 image upscaled to 16x16"):
+            load_image(tmp_path / "small.png", 16)
+    Image.new("L", (16, 16), 50).save(tmp_path / "gray.png")
+    with pytest.warns(ImageWarning, match="gray.png: grayscale image replicated to 3 channels"):
+        assert load_image(tmp_path / "gray.png", 16).shape == (3, 16, 16)
 
 
 def test_corrupt_file_named(folder: Path):

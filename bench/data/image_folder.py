@@ -5,13 +5,23 @@ path relative to the root so that "the first 8 images" means the same images on 
 machine. Hidden files (``.name``, e.g. macOS ``._x.png``) are skipped. Each image is
 center-cropped to a square (FFHQ is already square, so this is a no-op there), resized to
 the generator resolution with PIL's bicubic filter (PIL widens the filter when shrinking,
-i.e. it antialiases), converted to RGB (or grayscale for ``channels=1``; alpha is dropped)
-and scaled from [0, 255] to [-1, 1]. A file that cannot be decoded raises
-:class:`ImageLoadError` naming the file, so a bad image is never silently skipped (which
-would shift which images are "the 30 test images").
+i.e. it antialiases), converted to RGB (or grayscale for ``channels=1``) and scaled from its
+full range to [-1, 1]. A file that cannot be decoded raises :class:`ImageLoadError` naming the
+file, so a bad image is never silently skipped (which would shift which images are "the 30
+test images").
+
+Rules for files that are not plain 8-bit square images (none changes values silently):
+- 16-bit images (PIL modes I;16*, I) are scaled from [0, 65535], not clipped at 255;
+- an alpha channel that is fully opaque is dropped; one with any transparent pixel is refused
+  (what lies behind it is unknown), naming the file;
+- a non-square image is centre-cropped and an image smaller than the resolution is upscaled,
+  each with an :class:`ImageWarning` naming the file;
+- a grayscale file loaded as RGB (``channels=3``) is replicated to three channels with a warning
+  (colourisation of it would be meaningless).
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +32,30 @@ EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 
 class ImageLoadError(OSError):
-    """An image file that exists but cannot be decoded; the message names the file."""
+    """An image file that exists but cannot be decoded or used; the message names the file."""
+
+
+class ImageWarning(UserWarning):
+    """An image was changed by a stated rule (crop, upscale, gray to RGB)."""
+
+
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def _to_8bit_mode(im: Image.Image, path: Path, channels: int) -> Image.Image:
+    """Apply the module's rules for bit depth, alpha and grayscale; returns an "L" or "RGB" image."""
+    if im.mode in SIXTEEN_BIT_MODES:  # 16-bit grayscale: scale, do not clip (convert("L") clips at 255)
+        arr = np.asarray(im, dtype=np.float64)
+        im = Image.fromarray(np.clip(np.round(arr / 257.0), 0, 255).astype(np.uint8), mode="L")
+    if im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        if np.asarray(rgba)[..., 3].min() < 255:
+            raise ImageLoadError(f"image {path} has transparent pixels (alpha channel): what lies behind them is "
+                                 f"unknown; flatten it onto a background first")
+        im = rgba.convert("RGB")
+    if channels == 3 and im.mode in ("L", "1"):
+        warnings.warn(f"{path}: grayscale image replicated to 3 channels (R = G = B)", ImageWarning, stacklevel=3)
+    return im.convert("L" if channels == 1 else "RGB")
 
 
 def list_images(root: str | Path, recursive: bool = False) -> list[Path]:
@@ -57,14 +90,19 @@ def load_image(path: str | Path, resolution: int, channels: int = 3) -> torch.Te
     try:
         with Image.open(path) as im:
             im.load()
-            im = im.convert("L" if channels == 1 else "RGB")
+            raw = im.copy()
     except Exception as err:  # PIL raises OSError, SyntaxError, ValueError, EOFError... for bad files
         raise ImageLoadError(f"cannot read image {path}: {err}") from err
+    im = _to_8bit_mode(raw, path, channels)
     w, h = im.size
     if w != h:  # center crop, so faces/garments are not stretched
+        warnings.warn(f"{path}: {w}x{h} image centre-cropped to {min(w, h)}x{min(w, h)}", ImageWarning, stacklevel=2)
         s = min(w, h)
         left, top = (w - s) // 2, (h - s) // 2
         im = im.crop((left, top, left + s, top + s))
+    if im.size[0] < resolution:
+        warnings.warn(f"{path}: {im.size[0]}x{im.size[0]} image upscaled to {resolution}x{resolution}", ImageWarning,
+                      stacklevel=2)
     if im.size != (resolution, resolution):
         im = im.resize((resolution, resolution), Image.Resampling.BICUBIC)
     arr = np.asarray(im, dtype=np.uint8)
