@@ -42,6 +42,7 @@ def test_record_skip_and_retry(tmp_path):
     assert store.record(failed_result(c, "boom"), max_attempts=2) == "retry"
     assert not store.is_done(c) and store.attempts(c) == 1
     assert store.record(failed_result(c, "boom again"), max_attempts=2) == "failed"
+    assert store.status(c) == "failed"
     assert store.is_done(c)
     rows = store.rows()
     assert len(rows) == 2 and all(r["status"] == "failed" and r["reason"] == "boom again" for r in rows)
@@ -53,6 +54,34 @@ def test_record_skip_and_retry(tmp_path):
     # writing the same cell twice (a requeued job racing its original) never duplicates rows
     store.record(ok_result(c2))
     assert len([r for r in store.rows() if r["cell"] == c2.key]) == 2
+
+
+def test_failed_cells_are_reopened_on_the_next_run_and_counted_afresh(tmp_path):
+    store = ResultStore(tmp_path)
+    c = cell()
+    assert store.record(failed_result(c, "bad file"), max_attempts=1) == "failed"
+    assert store.status(c) == "failed" and store.pending([c]) == []
+    assert store.reopen_failed([c]) == 1
+    assert store.pending([c]) == [c] and store.attempts(c) == 0  # attempts counted afresh after a reopen
+    assert len(list((tmp_path / "attempts").glob(f"{c.key}.*.json"))) == 1  # the old attempt is kept
+    assert store.record(failed_result(c, "still bad"), max_attempts=2) == "retry"
+    assert store.record(ok_result(c)) == "ok" and store.status(c) == "ok"
+    assert store.reopen_failed([c]) == 0  # ok cells are never rerun
+
+
+def test_execute_retries_failed_cells_only_when_asked(tmp_path):
+    """A deterministic failure is final within a run (one attempt, whatever --max-attempts), and
+    re-running the same command after fixing the cause reruns it unless --no-retry-failed."""
+    from bench.harness.execution import execute
+
+    store = ResultStore(tmp_path)
+    bad = Cell("s", "tune", "tiny", "inpaint", 0.3, "csgm", {"steps": 2, "lr": "not a number"}, "tune", (0,))
+    assert execute([bad], store, "debug", max_attempts=3) == {"ok": 0, "failed": 1, "missing": 0}
+    assert store.attempts(bad) == 1
+    assert execute([bad], store, "debug", max_attempts=3) == {"ok": 0, "failed": 1, "missing": 0}
+    assert store.attempts(bad) == 1  # not rerun without retry_failed
+    assert execute([bad], store, "debug", retry_failed=True)["failed"] == 1
+    assert len(list((tmp_path / "attempts").glob(f"{bad.key}.*.json"))) == 2  # rerun once, each attempt kept
 
 
 def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):

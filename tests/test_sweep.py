@@ -136,3 +136,19 @@ def test_plan_only_and_run_plan_chunks(tiny_sweep, tmp_path):
     ref = _rows(tiny_sweep)
     for k, r in _rows(out).items():
         assert ref[k]["mse"] == pytest.approx(r["mse"], rel=1e-5, abs=1e-9)
+
+
+def test_every_cell_failing_exits_1_and_a_rerun_retries_them(tmp_path, capsys):
+    """SGILO's embedded grid needs a layer-1 score the tiny prior lacks: every tuning cell fails (the
+    reason says so), the sweep exits 1, and the same command runs them again (retry is the default)."""
+    args = ["--prior", "tiny", "--tasks", "inpaint", "--levels", "inpaint=0.3", "--methods", "sgilo", "--n-test", "2",
+            "--wandb", "disabled", "--steps-scale", "0.05", "--executor", "debug", "--out", str(tmp_path / "s")]
+    assert main(args) == 1
+    assert "every tuning cell failed" in capsys.readouterr().err
+    store = ResultStore(tmp_path / "s")
+    assert {r["status"] for r in store.rows()} == {"failed"}
+    assert all("score models only for layers []" in r["reason"] for r in store.rows())
+    n_attempts = len(list((tmp_path / "s" / "attempts").glob("*.json")))
+    assert main(args) == 1 and len(list((tmp_path / "s" / "attempts").glob("*.json"))) == 2 * n_attempts
+    assert main(args + ["--no-retry-failed"]) == 1
+    assert len(list((tmp_path / "s" / "attempts").glob("*.json"))) == 2 * n_attempts  # kept, not rerun

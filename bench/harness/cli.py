@@ -24,7 +24,8 @@ class ExecutionOptions:
     executor: str = "auto"  # auto | slurm | local | debug
     workers: int = 2
     chunk_size: int | None = None  # None: 8 on SLURM, 1 locally (bench.harness.slurm.default_chunk_size)
-    max_attempts: int = 2
+    max_attempts: int = 2  # tries per cell when a worker or SLURM job dies (a failure inside a cell is final per run)
+    retry_failed: bool = True  # run again the cells an earlier run stored as failed
     wandb: str = "auto"
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
 
@@ -65,13 +66,17 @@ def add_execution_arguments(p: argparse.ArgumentParser) -> None:
                    help="auto: online with WANDB_API_KEY set, else offline (sync later with `wandb sync`)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="local worker processes")
     p.add_argument("--chunk-size", type=int, default=None, help="cells per job (default: 1 local, 8 slurm)")
-    p.add_argument("--max-attempts", type=int, default=2, help="tries per cell before it is recorded as failed")
+    p.add_argument("--max-attempts", type=int, default=2,
+                   help="tries per cell when its worker process or SLURM job dies (default 2); a failure inside a "
+                        "cell (an error, a diverging run) is recorded at once and not retried in the same run")
+    p.add_argument("--no-retry-failed", dest="retry_failed", action="store_false",
+                   help="keep the cells an earlier run recorded as failed (default: run them again, e.g. after a fix)")
     add_slurm_arguments(p)
 
 
 def execution_from_args(a: argparse.Namespace, world_gpus: int) -> ExecutionOptions:
     return ExecutionOptions(executor=a.executor, workers=a.workers, chunk_size=a.chunk_size,
-                            max_attempts=a.max_attempts, wandb=a.wandb,
+                            max_attempts=a.max_attempts, retry_failed=a.retry_failed, wandb=a.wandb,
                             slurm=slurm_config_from_args(a, world_gpus))
 
 

@@ -27,7 +27,13 @@ except ImportError:  # pragma: no cover
 
 def run_chunk(cells: Sequence[Cell], store_root: str, max_attempts: int = 2, device: str | None = None,
               wandb_mode: str = "disabled", threads: int | None = None) -> dict[str, int]:
-    """Run the not-yet-stored cells of a chunk, retrying failures in place; returns status counts."""
+    """Run the not-yet-stored cells of a chunk; returns status counts.
+
+    A failure inside a cell (an exception, a non-finite result) is deterministic: the cell is a pure
+    function of its fields, so running it again in this run would fail the same way. It is recorded
+    as final at once; the next invocation reopens it (``execute(retry_failed=True)``, the CLIs'
+    default), e.g. after the cause was fixed. ``max_attempts`` counts infrastructure failures
+    (a crashed worker, a SLURM job that died), which the executors retry within the run."""
     if threads:
         import torch
 
@@ -38,16 +44,12 @@ def run_chunk(cells: Sequence[Cell], store_root: str, max_attempts: int = 2, dev
         if store.is_done(cell):
             counts["skipped"] += 1
             continue
-        while True:
-            result = run_cell(cell, device, keep_images=wandb_mode != "disabled")
-            if wandb_mode != "disabled":
-                from bench.harness.wandb_log import log_cell
+        result = run_cell(cell, device, keep_images=wandb_mode != "disabled")
+        if wandb_mode != "disabled":
+            from bench.harness.wandb_log import log_cell
 
-                log_cell(result, mode=wandb_mode, folder=Path(store_root) / "wandb")
-            verdict = store.record(result, max_attempts=max_attempts)
-            if verdict != "retry":
-                counts[verdict] += 1
-                break
+            log_cell(result, mode=wandb_mode, folder=Path(store_root) / "wandb")
+        counts[store.record(result, max_attempts=1)] += 1  # deterministic: never retried within the run
     return counts
 
 
@@ -80,8 +82,13 @@ Progress = Callable[[dict[str, int]], None]
 
 def execute(cells: Sequence[Cell], store: ResultStore, executor: str, *, workers: int = 2, chunk_size: int = 1,
             max_attempts: int = 2, wandb_mode: str = "disabled", slurm: SlurmConfig | None = None,
-            progress: Progress | None = None, folder: Path | None = None) -> dict[str, int]:
-    """Run every pending cell; returns counts of ok/failed cells (including earlier runs)."""
+            progress: Progress | None = None, folder: Path | None = None, retry_failed: bool = False
+            ) -> dict[str, int]:
+    """Run every pending cell; returns counts of ok/failed cells (including earlier runs).
+
+    ``retry_failed``: cells stored as failed by an earlier run are run again (the CLIs' default)."""
+    if retry_failed:
+        store.reopen_failed(cells)
     pending = store.pending(cells)
     chunks = chunked(pending, chunk_size)
     state = {"total": len(cells), "done": len(cells) - len(pending), "failed": 0, "running": 0}
@@ -137,29 +144,42 @@ def _worker_init() -> None:
 
 
 def _execute_local(chunks, store, workers, max_attempts, wandb_mode, state, report) -> None:
+    """Worker processes in rounds: a crashed worker (killed for memory, a segfault: the pool breaks)
+    is a failed attempt of its unfinished cells, which the next round runs again in a fresh pool
+    while attempts remain."""
+    todo = chunks
+    for _round in range(max_attempts):
+        todo = [[c for c in ch if not store.is_done(c)] for ch in todo]
+        todo = [ch for ch in todo if ch]
+        if not todo:
+            return
+        todo = _local_round(todo, store, workers, max_attempts, wandb_mode, state, report)
+
+
+def _local_round(chunks, store, workers, max_attempts, wandb_mode, state, report) -> list[list[Cell]]:
+    """One pool over ``chunks``; returns the chunks of cells a crash left unfinished."""
     import multiprocessing as mp
 
     workers = max(1, min(workers, len(chunks)))
-    ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
+    crashed: list[list[Cell]] = []
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_worker_init) as pool:
         futures = {pool.submit(run_chunk, ch, str(store.root), max_attempts, None, wandb_mode, 1): ch for ch in chunks}
         state["running"] = min(workers, len(chunks))
         report()
         for fut in as_completed(futures):
-            ch = futures[fut]
+            c = {"ok": 0, "failed": 0, "skipped": 0}
             try:
                 c = fut.result()
-            except Exception as err:  # noqa: BLE001 - a crashed worker fails its cells, not the sweep
-                c = {"ok": 0, "failed": 0, "skipped": 0}
-                for cell in ch:
-                    if not store.is_done(cell):
-                        store.record(failed_result(cell, f"worker crashed: {type(err).__name__}: {err}"), max_attempts=1)
-                        c["failed"] += 1
+            except Exception as err:  # noqa: BLE001 - a crashed worker fails its cells' attempt, not the sweep
+                reason = f"worker crashed: {type(err).__name__}: {err}"
+                for cell in (cell for cell in futures[fut] if not store.is_done(cell)):
+                    c["failed"] += store.record(failed_result(cell, reason), max_attempts=max_attempts) == "failed"
+                crashed.append(futures[fut])
             state["done"] += c["ok"] + c["failed"] + c["skipped"]
             state["failed"] += c["failed"]
-            remaining = sum(1 for f in futures if not f.done())
-            state["running"] = min(workers, remaining)
+            state["running"] = min(workers, sum(1 for f in futures if not f.done()))
             report()
+    return crashed
 
 
 def _execute_slurm(chunks, store, cfg: SlurmConfig, max_attempts, wandb_mode, state, report, folder: Path) -> None:

@@ -34,23 +34,46 @@ class ResultStore:
     def is_done(self, cell: Cell) -> bool:
         return self.record_path(cell).exists()
 
+    def status(self, cell: Cell) -> str | None:
+        """"ok" or "failed" for a cell with a final record, None for a pending one."""
+        p = self.record_path(cell)
+        return json.loads(p.read_text())["status"] if p.exists() else None
+
+    def _attempt_files(self, cell: Cell) -> int:
+        return len(list(self.attempts_dir.glob(f"{cell.key}.*.json"))) if self.attempts_dir.exists() else 0
+
+    def _reopen_mark(self, cell: Cell) -> Path:
+        return self.attempts_dir / f"{cell.key}.reopen"
+
     def attempts(self, cell: Cell) -> int:
-        if not self.attempts_dir.exists():
-            return 0
-        return len(list(self.attempts_dir.glob(f"{cell.key}.*.json")))
+        """Failed attempts since the cell was last reopened (every attempt file is kept for diagnosis)."""
+        mark = self._reopen_mark(cell)
+        return self._attempt_files(cell) - (int(mark.read_text()) if mark.exists() else 0)
 
     def record(self, result: CellResult, max_attempts: int = 2) -> str:
         """Store a result; returns "ok", "retry" (failed, attempts left) or "failed" (final)."""
         if result.status == "ok":
             atomic_write_json(self.record_path(result.cell), result.to_json())
             return "ok"
-        n = self.attempts(result.cell) + 1
+        n = self._attempt_files(result.cell) + 1
         blob = result.to_json() | {"attempt": n}
         atomic_write_json(self.attempts_dir / f"{result.cell.key}.{n}.json", blob)
-        if n >= max_attempts:
+        if self.attempts(result.cell) >= max_attempts:
             atomic_write_json(self.record_path(result.cell), blob)
             return "failed"
         return "retry"
+
+    def reopen_failed(self, cells: Iterable[Cell]) -> int:
+        """Make the cells whose final record is a failure pending again (their attempts are kept and
+        counted afresh), so a re-run after fixing the cause runs them; returns how many."""
+        n = 0
+        for cell in cells:
+            if self.status(cell) == "failed":
+                self.attempts_dir.mkdir(parents=True, exist_ok=True)
+                self._reopen_mark(cell).write_text(str(self._attempt_files(cell)))
+                self.record_path(cell).unlink()
+                n += 1
+        return n
 
     def pending(self, cells: Iterable[Cell]) -> list[Cell]:
         return [c for c in cells if not self.is_done(c)]

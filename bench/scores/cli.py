@@ -103,7 +103,8 @@ def run_invert(a: argparse.Namespace) -> int:
     print(describe_invert(cfg, len(cells), executor, chunk), file=sys.stderr)
     ex = cfg.execution
     counts = execute(cells, store, executor, workers=ex.workers, chunk_size=chunk, max_attempts=ex.max_attempts,
-                     wandb_mode=resolve_wandb(ex.wandb), slurm=ex.slurm, progress=progress_printer("invert"))
+                     wandb_mode=resolve_wandb(ex.wandb), slurm=ex.slurm, progress=progress_printer("invert"),
+                     retry_failed=ex.retry_failed)
     summary = merge_states(cfg, cells)
     print(f"cells {counts}; {summary['images']} images inverted (mean MSE {summary['mse_mean']}); "
           f"states: {', '.join(summary['files'].values())}")

@@ -22,7 +22,11 @@ from bench.harness.store import ResultStore
 
 
 class StopRun(Exception):
-    """A problem found before any cell runs: printed, exit code 2."""
+    """A problem that stops the run: printed, exit code ``code`` (2: found before any cell ran, 1: every cell failed)."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass
@@ -138,7 +142,10 @@ def _execute(cfg: FairnessConfig, planned: Planned, executor: str, chunk: int, c
     wandb_mode = resolve_wandb(ex.wandb)
     counts = execute(planned.cells, store, executor, workers=ex.workers, chunk_size=chunk,
                      max_attempts=ex.max_attempts, wandb_mode=wandb_mode, slurm=ex.slurm,
-                     progress=progress_printer("fairness"))
+                     progress=progress_printer("fairness"), retry_failed=ex.retry_failed)
+    if counts["ok"] == 0:
+        raise StopRun(f"every cell failed ({counts['failed']}); the reasons are in {cfg.out / 'cells'} (field 'reason')",
+                      code=1)
     _classify_and_write(cfg, planned, wandb_mode, command)
     print(f"\ncells {counts}; wrote {cfg.out / 'fairness.md'}, {cfg.out / 'fairness.csv'}, "
           f"{cfg.out / 'fairness_images.csv'}")
@@ -149,7 +156,7 @@ def _execute(cfg: FairnessConfig, planned: Planned, executor: str, chunk: int, c
 
 
 def run_fairness(cfg: FairnessConfig, dry_run: bool = False, command: str = "", plan_only: bool = False) -> int:
-    """Exit code 0 (done, planned or dry run), 2 (a problem found before any cell ran)."""
+    """Exit code 0 (done, planned or dry run), 1 (every cell failed), 2 (a problem found before any cell ran)."""
     try:
         planned = plan_run(cfg, dry_run)
         executor = resolve_executor(cfg.execution.executor)
@@ -175,4 +182,4 @@ def run_fairness(cfg: FairnessConfig, dry_run: bool = False, command: str = "", 
         return 0
     except StopRun as err:
         print(str(err), file=sys.stderr)
-        return 2
+        return err.code

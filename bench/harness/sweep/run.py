@@ -18,7 +18,8 @@ def run_stage(cfg: SweepConfig, stage: str, cells: list[Cell], store: ResultStor
     store.write_plan(cells, meta={"stage": stage, "config": cfg.to_dict()}, name=f"plan_{stage}.json")
     ex = cfg.execution
     return execute(cells, store, executor, workers=ex.workers, chunk_size=chunk_size, max_attempts=ex.max_attempts,
-                   wandb_mode=resolve_wandb(ex.wandb), slurm=ex.slurm, progress=progress_printer(stage))
+                   wandb_mode=resolve_wandb(ex.wandb), slurm=ex.slurm, progress=progress_printer(stage),
+                   retry_failed=ex.retry_failed)
 
 
 def _dry_run(cfg: SweepConfig, store: ResultStore, executor: str, chunk: int, tune: list[Cell],
@@ -52,6 +53,10 @@ def _tune_eval_report(cfg: SweepConfig, store: ResultStore, executor: str, chunk
     print(describe_plan(cfg, executor, chunk, resolve_wandb(cfg.execution.wandb), tune, None), file=sys.stderr)
     t0 = time.time()
     counts = run_stage(cfg, "tune", tune, store, executor, chunk)
+    if counts["ok"] == 0:
+        print(f"every tuning cell failed ({counts['failed']}); reasons: {cfg.out / 'cells'} (field 'reason'), "
+              f"e.g. python -m bench.collect {cfg.out}", file=sys.stderr)
+        return 1
     eval_cells, untuned = plan_eval(cfg, store)
     if untuned:
         print(f"warning: no successful tuning result for {', '.join(untuned)}; skipped in eval", file=sys.stderr)
@@ -65,11 +70,12 @@ def _tune_eval_report(cfg: SweepConfig, store: ResultStore, executor: str, chunk
     print(f"\ndone in {time.time() - t0:.0f} s: tune {counts}, eval {counts_eval}")
     for name, path in outputs.items():
         print(f"  {name}: {path}")
-    return 0
+    return 0 if counts_eval["ok"] else 1
 
 
 def run_sweep(cfg: SweepConfig, dry_run: bool = False, plan_only: str | None = None) -> int:
-    """Exit code: 0 done (or planned), 2 a required file is missing or the eval plan has no tuning."""
+    """Exit code: 0 done (or planned), 1 every cell of a stage failed, 2 a required file is missing or
+    the eval plan has no tuning."""
     from bench.core.io import atomic_write_json
     from bench.harness.runner import score_layers
     from bench.priors.catalog import missing_assets
