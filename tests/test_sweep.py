@@ -152,3 +152,35 @@ def test_every_cell_failing_exits_1_and_a_rerun_retries_them(tmp_path, capsys):
     assert main(args) == 1 and len(list((tmp_path / "s" / "attempts").glob("*.json"))) == 2 * n_attempts
     assert main(args + ["--no-retry-failed"]) == 1
     assert len(list((tmp_path / "s" / "attempts").glob("*.json"))) == 2 * n_attempts  # kept, not rerun
+
+
+def test_a_different_sweep_in_the_same_folder_is_refused(tmp_path, capsys):
+    out = tmp_path / "one"
+    base = ["--prior", "tiny", "--tasks", "inpaint", "--methods", "csgm", "--n-test", "2", "--wandb", "disabled",
+            "--steps-scale", "0.05", "--executor", "debug", "--out", str(out)]
+    assert main(base + ["--levels", "inpaint=0.3"]) == 0
+    assert main(base + ["--levels", "inpaint=0.3", "--executor", "local"]) == 0  # how cells run may change
+    stored = (out / "config.json").read_text()
+    n_cells = len(list((out / "cells").iterdir()))
+    assert main(base + ["--levels", "inpaint=0.4"]) == 2
+    err = capsys.readouterr().err
+    assert "holds another sweep" in err and "levels: stored {'inpaint': [0.3]}, now {'inpaint': [0.4]}" in err
+    assert (out / "config.json").read_text() == stored and len(list((out / "cells").iterdir())) == n_cells
+    # new weights or images under the same --out: refused too (the fingerprints are part of the identity)
+    cfg = json.loads(stored)
+    cfg["data"] = {"embedded-generator": "123:abc"}
+    (out / "config.json").write_text(json.dumps(cfg))
+    assert main(base + ["--levels", "inpaint=0.3"]) == 2
+    assert "data: stored {'embedded-generator': '123:abc'}, now {}" in capsys.readouterr().err
+
+
+def test_file_fingerprint_changes_with_content_and_size(tmp_path):
+    from bench.core.io import file_fingerprint
+
+    p = tmp_path / "w.pt"
+    p.write_bytes(b"a" * 100)
+    f1 = file_fingerprint(p)
+    p.write_bytes(b"b" * 100)
+    f2 = file_fingerprint(p)
+    p.write_bytes(b"b" * 101)
+    assert len({f1, f2, file_fingerprint(p)}) == 3

@@ -47,3 +47,14 @@ def atomic_write_json(path: str | Path, obj: Any, **dump_kwargs: Any) -> Path:
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def file_fingerprint(path: str | Path, head_bytes: int = 1 << 20) -> str:
+    """``<size>:<sha256 of the first head_bytes>``: cheap on GB checkpoints, and any re-export or
+    replacement of a weights file changes it (its header holds the tensors' metadata)."""
+    import hashlib
+
+    path = Path(path)
+    with open(path, "rb") as f:
+        head = f.read(head_bytes)
+    return f"{path.stat().st_size}:{hashlib.sha256(head).hexdigest()[:16]}"

@@ -37,6 +37,13 @@ def manifest_ids(manifest: dict, key: str, n: int) -> list[str]:
     return [f"fmnist-test-{int(i)}" for i in idx]
 
 
+def evalset_fingerprint() -> str:
+    from bench.core.io import file_fingerprint
+    from bench.data.evalset import EVALSET_DIR
+
+    return file_fingerprint(EVALSET_DIR / "evalset.npz")
+
+
 def embedded_fairness_groups() -> tuple[list[int], tuple[str, ...]]:
     """The manifest's Sandal/Sneaker labels of the fairness set."""
     from bench.data.evalset import FAIRNESS_GROUPS, load_evalset
@@ -73,7 +80,7 @@ EMBEDDED_WORLD = World(
     quick_levels=QUICK_LEVELS, grid_key="embedded",
     ilo_paper_steps_scale=0.075,  # (300, 300, 300) -> (22, 22, 22): the quick budget of the other methods
     slurm_gpus=0, fairness=FairnessSetting((4, 8), "embedded", embedded_fairness_groups),
-    quality_stats=embedded_quality)
+    quality_stats=embedded_quality, images_fingerprint=evalset_fingerprint)
 
 def _score_dir():
     from bench.core.assets import EMBEDDED_DIR

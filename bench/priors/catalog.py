@@ -126,6 +126,25 @@ def count_images(name: str, image_set: str) -> int:
     return len(load_images(name, image_set)[1])
 
 
+def data_identity(name: str) -> dict[str, str]:
+    """Fingerprints of what a prior's results depend on besides the code: its weights files, the
+    score files it would load, and its world's images (bench.core.io.file_fingerprint). A sweep
+    stores them and refuses to continue in the same folder when they changed."""
+    from bench.core.io import file_fingerprint
+
+    spec = get_spec(name)
+    out = {}
+    for a in [*spec.required_assets, *spec.score_assets.values()]:
+        asset = get_asset(a)
+        out[a] = file_fingerprint(asset.path) if asset.exists() else "absent"
+    if spec.score_dir is not None:
+        for p in sorted(spec.score_dir().glob("score_layer*.pt")):
+            out[p.name] = file_fingerprint(p)
+    if spec.world.images_fingerprint is not None:
+        out["images"] = spec.world.images_fingerprint()
+    return out
+
+
 def missing_assets(name: str, score_layers: Iterable[int] = (), images: bool = True) -> list[str]:
     """Messages for every absent file a run needs (empty: ready to run): the prior's required
     assets, its tune/test image folders (unless ``images`` is False), and the score models of

@@ -65,6 +65,23 @@ def ffhq_image_count(image_set: str) -> int:
     return len(list_images(root / image_set)) if root is not None else 0
 
 
+def ffhq_images_fingerprint() -> str:
+    """The folder and every tune/test file's name and size (hashed): changing $SGILO_BENCH_FFHQ_DIR or a file
+    changes it."""
+    import hashlib
+
+    from bench.data.image_folder import list_images
+
+    root = ffhq_root()
+    if root is None:
+        return "unset"
+    parts = [str(root.resolve())]
+    for name in ("tune", "test"):
+        if (root / name).is_dir():
+            parts += [f"{p.relative_to(root).as_posix()}:{p.stat().st_size}" for p in list_images(root / name)]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
 def ffhq_missing_images() -> list[str]:
     root = ffhq_root()
     if root is None or not (root / "tune").is_dir() or not (root / "test").is_dir():
@@ -135,7 +152,7 @@ FFHQ_WORLD = World(
     "ffhq", "FFHQ 1024 images from $SGILO_BENCH_FFHQ_DIR (tune/, test/, fairness/; train/ for score priors)", ffhq_images, (3, 1024, 1024),
     quick_levels=FFHQ_LEVELS, paper_levels=FFHQ_LEVELS, grid_key="ffhq", ilo_paper_steps_scale=1.0, slurm_gpus=1,
     fairness=FairnessSetting((16,), "clip", ffhq_fairness_groups), missing_images=ffhq_missing_images,
-    images_at=ffhq_images_at, image_count=ffhq_image_count,
+    images_at=ffhq_images_at, image_count=ffhq_image_count, images_fingerprint=ffhq_images_fingerprint,
     # H100, batch 16, 1024 generator forward+backward: 203 ms / 16 images (results/perf/perf.md)
     gpu_seconds_per_image_step=0.0127)
 

@@ -57,7 +57,9 @@ class World:
     images_at: Callable[[str, Sequence[int]], ImageSet] | None = None
     # images -> JSON-able quality figures (classifier-space FID vs held-out real images, class shares...)
     quality_stats: Callable[[torch.Tensor], dict] | None = None
-    image_count: Callable[[str], int] | None = None  # size of a set without loading it (None: load and count)
+    image_count: Callable[[str], int] | None = None
+    # () -> a string that changes when the tune/test images change (the sweep refuses to mix two data sources)
+    images_fingerprint: Callable[[], str] | None = None  # size of a set without loading it (None: load and count)
     # GPU seconds per image and optimisation step of an ILO inversion (score-data cost estimates in dry runs)
     gpu_seconds_per_image_step: float | None = None
 

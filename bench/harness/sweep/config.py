@@ -29,6 +29,7 @@ class SweepConfig:
     ilo_paper_steps_scale: float = 1.0  # scale of the ILO paper schedule for the "ilo_paper" variant
     n_layers: int = 4  # rounds of the ILO paper schedule kept: the generator's depth or the world's cap
     steps_scale: float = 1.0  # multiplies every method's step counts (quick smoke runs)
+    data: dict[str, str] = field(default_factory=dict)  # fingerprints of weights and images (catalog.data_identity)
     execution: ExecutionOptions = field(default_factory=ExecutionOptions)
 
     @property
@@ -39,6 +40,26 @@ class SweepConfig:
         d = dataclasses.asdict(self)
         d["out"] = str(self.out)
         return d
+
+    def identity(self) -> dict:
+        """What makes two sweeps the same sweep: everything but where and how the cells run (JSON round-tripped,
+        so it compares equal to a stored config.json)."""
+        import json
+
+        d = self.to_dict()
+        for k in ("execution", "out"):
+            d.pop(k)
+        return json.loads(json.dumps(d, default=str))
+
+
+def identity_differences(stored: dict, cfg: SweepConfig) -> list[str]:
+    """Human-readable differences between a stored config.json and ``cfg`` (empty: the same sweep)."""
+    new = cfg.identity()
+    old = {k: v for k, v in stored.items() if k not in ("execution", "out", "slurm", "executor", "workers",
+                                                          "chunk_size", "max_attempts", "wandb")}
+    keys = sorted(set(new) | set(old))
+    return [f"{k}: stored {old.get(k, '(absent)')!r}, now {new.get(k, '(absent)')!r}" for k in keys
+            if old.get(k) != new.get(k)]
 
 
 def validate_levels(task: str, levels: tuple[float, ...]) -> tuple[float, ...]:
@@ -59,7 +80,7 @@ def resolve(tasks: tuple[str, ...], prior: str = "embedded", *,
     """A SweepConfig with the world's defaults filled in: levels of the tasks not in ``levels``,
     tuning count, grids, ILO-paper scale, depth; ``options`` are the remaining SweepConfig fields."""
     import tasks as task_registry
-    from bench.priors.catalog import get_spec
+    from bench.priors.catalog import data_identity, get_spec
 
     spec = get_spec(prior)
     world = spec.world
@@ -73,4 +94,4 @@ def resolve(tasks: tuple[str, ...], prior: str = "embedded", *,
         tune_count=world.tune_count, n_test=n_test if n_test is not None else world.test_count,
         grid_key=world.grid_key, grids=grids,
         ilo_paper_steps_scale=world.ilo_paper_steps_scale if ilo_paper_steps_scale is None else ilo_paper_steps_scale,
-        n_layers=min(spec.n_layers, world.ilo_paper_rounds or spec.n_layers), **options)
+        n_layers=min(spec.n_layers, world.ilo_paper_rounds or spec.n_layers), data=data_identity(prior), **options)

@@ -28,6 +28,9 @@ def _dry_run(cfg: SweepConfig, store: ResultStore, executor: str, chunk: int, tu
     if tune and all(store.is_done(c) for c in tune):
         eval_cells, _ = plan_eval(cfg, store)
     print(describe_plan(cfg, executor, chunk, resolve_wandb(cfg.execution.wandb), tune, eval_cells))
+    conflict = _other_sweep_in(cfg)
+    if conflict:
+        print("\n" + conflict)
     if missing:
         print(f"\nmissing for prior {cfg.prior!r} (the sweep would stop):\n  - " + "\n  - ".join(missing))
     return 0
@@ -73,6 +76,24 @@ def _tune_eval_report(cfg: SweepConfig, store: ResultStore, executor: str, chunk
     return 0 if counts_eval["ok"] else 1
 
 
+def _other_sweep_in(cfg: SweepConfig) -> str:
+    """A message when ``cfg.out`` holds a different sweep (other tasks, levels, methods, grids, seed, weights
+    or images): results of two sweeps must never mix, and nothing of the stored one is overwritten."""
+    import json
+
+    from bench.harness.sweep.config import identity_differences
+
+    path = cfg.out / "config.json"
+    if not path.exists():
+        return ""
+    diffs = identity_differences(json.loads(path.read_text()), cfg)
+    if not diffs:
+        return ""
+    return (f"{cfg.out} holds another sweep (its config.json differs):\n  - " + "\n  - ".join(diffs[:12]) +
+            f"\nUse another --out for this one. To continue the stored sweep, repeat its options; to start over, "
+            f"move {cfg.out} away.")
+
+
 def run_sweep(cfg: SweepConfig, dry_run: bool = False, plan_only: str | None = None) -> int:
     """Exit code: 0 done (or planned), 1 every cell of a stage failed, 2 a required file is missing or
     the eval plan has no tuning."""
@@ -89,6 +110,10 @@ def run_sweep(cfg: SweepConfig, dry_run: bool = False, plan_only: str | None = N
         return _dry_run(cfg, store, executor, chunk, tune, missing)
     if missing:
         print(f"cannot run prior {cfg.prior!r}; missing:\n  - " + "\n  - ".join(missing), file=sys.stderr)
+        return 2
+    conflict = _other_sweep_in(cfg)
+    if conflict:
+        print(conflict, file=sys.stderr)
         return 2
     atomic_write_json(cfg.out / "config.json", cfg.to_dict(), indent=1)
     if plan_only:
