@@ -81,8 +81,8 @@ def ffhq_world(tmp_path_factory):
         net = build_official(name)
         torch.save({f"module.{k}": v for k, v in net.state_dict().items()}, cache / f"sgilo_{name}.pth")
         del net
-    _write_pngs(images / "tune", ["00000"], seed=1)
-    _write_pngs(images / "test", ["00001"], seed=2)
+    _write_pngs(images / "tune", [f"{i:05d}" for i in range(8)], seed=1)  # the protocol tunes on 8
+    _write_pngs(images / "test", ["00100"], seed=2)
     _write_pngs(images / "fairness", ["man_00002", "woman_00003"], seed=3)
     print(f"\nfake FFHQ assets written in {time.perf_counter() - t0:.1f} s")
     yield {"cache": cache, "images": images, "marker": marker}
@@ -102,7 +102,7 @@ def test_empty_cache_dry_run_lists_every_missing_file(tmp_path, capsys, monkeypa
     monkeypatch.setenv("SGILO_BENCH_CACHE", str(tmp_path / "empty-cache"))
     monkeypatch.delenv("SGILO_BENCH_FFHQ_DIR", raising=False)
     args = ["--tasks", "inpaint", "--executor", "local", "--wandb", "disabled", "--dry-run"]
-    assert sweep_main(args + ["--prior", "ffhq"]) == 0
+    assert sweep_main(args + ["--prior", "ffhq"]) == 2
     text = capsys.readouterr().out
     listed = text.split("missing for prior 'ffhq'")[1]
     for name, size in [("stylegan2-ffhq-config-f.pt", "364 MB"), ("sgilo_layer1.pth", "280 MB"),
@@ -114,10 +114,10 @@ def test_empty_cache_dry_run_lists_every_missing_file(tmp_path, capsys, monkeypa
     assert "ffhq.pkl" not in listed.replace("convert ffhq.pkl", "")  # ffhq-ada's file, not ffhq's
 
     # no SGILO: no score file is needed
-    assert sweep_main(args + ["--prior", "ffhq", "--methods", "csgm,ilo,ilo_unreg"]) == 0
+    assert sweep_main(args + ["--prior", "ffhq", "--methods", "csgm,ilo,ilo_unreg"]) == 2
     assert "sgilo_" not in capsys.readouterr().out
     # ffhq-ada: NVIDIA's pickle instead of rosinality's .pt, the same score files
-    assert sweep_main(args + ["--prior", "ffhq-ada"]) == 0
+    assert sweep_main(args + ["--prior", "ffhq-ada"]) == 2
     listed = capsys.readouterr().out.split("missing for prior 'ffhq-ada'")[1]
     assert "put the file ffhq.pkl" in listed and "sgilo_layer1.pth" in listed and "stylegan2-ffhq-config-f" not in listed
     # the catalog lists a score file exactly when a run needs its layer
@@ -143,7 +143,7 @@ def test_fake_assets_dry_run_reports_nothing_missing(ffhq_world, tmp_path, capsy
 
     for prior in ("ffhq", "ffhq-ada"):
         assert sweep_main(["--tasks", "inpaint,cs", "--prior", prior, "--executor", "local", "--wandb", "disabled",
-                           "--dry-run", "--out", str(tmp_path / prior)]) == 0
+                           "--n-test", "1", "--dry-run", "--out", str(tmp_path / prior)]) == 0
         text = capsys.readouterr().out
         assert "tune stage" in text and "missing" not in text, text
         assert missing_assets(prior, [0, 1]) == []

@@ -1,6 +1,7 @@
 """The sweep: CLI validation, dry run, end-to-end on the tiny prior, determinism, kill-and-resume."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -51,7 +52,7 @@ def test_dry_run_prints_plan_and_writes_nothing(tmp_path, capsys):
 def test_missing_ffhq_assets_are_listed(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("SGILO_BENCH_CACHE", str(tmp_path / "empty-cache"))
     monkeypatch.delenv("SGILO_BENCH_FFHQ_DIR", raising=False)
-    assert main(["--tasks", "inpaint", "--prior", "ffhq", "--dry-run", "--executor", "local"]) == 0
+    assert main(["--tasks", "inpaint", "--prior", "ffhq", "--dry-run", "--executor", "local"]) == 2
     text = capsys.readouterr().out
     assert "stylegan2-ffhq-config-f.pt" in text and "SGILO_BENCH_FFHQ_DIR" in text
     assert main(["--tasks", "inpaint", "--prior", "ffhq", "--executor", "local", "--out", str(tmp_path / "x")]) == 2
@@ -139,19 +140,32 @@ def test_plan_only_and_run_plan_chunks(tiny_sweep, tmp_path):
 
 
 def test_every_cell_failing_exits_1_and_a_rerun_retries_them(tmp_path, capsys):
-    """SGILO's embedded grid needs a layer-1 score the tiny prior lacks: every tuning cell fails (the
-    reason says so), the sweep exits 1, and the same command runs them again (retry is the default)."""
-    args = ["--prior", "tiny", "--tasks", "inpaint", "--levels", "inpaint=0.3", "--methods", "sgilo", "--n-test", "2",
-            "--wandb", "disabled", "--steps-scale", "0.05", "--executor", "debug", "--out", str(tmp_path / "s")]
-    assert main(args) == 1
+    """A world whose CSGM grid point has a learning rate that is not a number: the preflight cannot
+    know, every tuning cell fails at run time (the reason says why), the sweep exits 1, and running it
+    again reruns them (retry is the default) unless --no-retry-failed."""
+    from bench.harness.cli import ExecutionOptions
+    from bench.harness.sweep.config import resolve
+    from bench.harness.sweep.run import run_sweep
+    from bench.priors import catalog
+    from bench.priors.tiny import TINY_PRIOR
+
+    world = dataclasses.replace(TINY_PRIOR.world, name="tiny-badgrid", grids={"csgm": ({"steps": 2, "lr": "fast"},)})
+    catalog.register_prior(dataclasses.replace(TINY_PRIOR, name="tiny-badgrid", world=world))
+    out = tmp_path / "s"
+
+    def sweep(retry: bool = True) -> int:
+        ex = ExecutionOptions(executor="debug", wandb="disabled", retry_failed=retry)
+        return run_sweep(resolve(("inpaint",), "tiny-badgrid", levels={"inpaint": (0.3,)}, methods=("csgm",),
+                                 n_test=2, out=out, execution=ex))
+
+    assert sweep() == 1
     assert "every tuning cell failed" in capsys.readouterr().err
-    store = ResultStore(tmp_path / "s")
-    assert {r["status"] for r in store.rows()} == {"failed"}
-    assert all("score models only for layers []" in r["reason"] for r in store.rows())
-    n_attempts = len(list((tmp_path / "s" / "attempts").glob("*.json")))
-    assert main(args) == 1 and len(list((tmp_path / "s" / "attempts").glob("*.json"))) == 2 * n_attempts
-    assert main(args + ["--no-retry-failed"]) == 1
-    assert len(list((tmp_path / "s" / "attempts").glob("*.json"))) == 2 * n_attempts  # kept, not rerun
+    store = ResultStore(out)
+    assert {r["status"] for r in store.rows()} == {"failed"} and all("TypeError" in r["reason"] for r in store.rows())
+    attempts = lambda: len(list((out / "attempts").glob("*.json")))  # noqa: E731
+    assert attempts() == 1
+    assert sweep() == 1 and attempts() == 2
+    assert sweep(retry=False) == 1 and attempts() == 2  # kept, not rerun
 
 
 def test_a_different_sweep_in_the_same_folder_is_refused(tmp_path, capsys):
@@ -184,3 +198,21 @@ def test_file_fingerprint_changes_with_content_and_size(tmp_path):
     f2 = file_fingerprint(p)
     p.write_bytes(b"b" * 101)
     assert len({f1, f2, file_fingerprint(p)}) == 3
+
+
+def test_preflight_names_every_problem_before_any_cell(tmp_path, capsys):
+    """Bad levels, counts and option ranges are found before the first cell, in the dry run and the run."""
+    args = ["--prior", "tiny", "--tasks", "superres,colorize,inpaint", "--levels", "superres=3",
+            "--levels", "inpaint=1e-6,0.5,0.5", "--methods", "sgilo,csgm", "--n-test", "100", "--eval-batch", "0",
+            "--steps-scale", "-1", "--workers", "0", "--max-attempts", "0", "--executor", "debug",
+            "--wandb", "disabled", "--out", str(tmp_path / "p")]
+    for extra in (["--dry-run"], []):
+        assert main(args + extra) == 2
+        text = capsys.readouterr()
+        text = text.out + text.err
+        for fragment in ("--eval-batch must be >= 1", "--steps-scale must be > 0", "--workers must be >= 1",
+                         "--max-attempts must be >= 1", "0.5 given twice", "factor 3 must divide the image size",
+                         "colorize needs RGB images", "observes no pixel", "needs 100 test images but 'tiny' has 30",
+                         "need score models of layers [1] but prior 'tiny' has none"):
+            assert fragment in text, fragment
+    assert not (tmp_path / "p" / "cells").exists()

@@ -23,7 +23,7 @@ def run_stage(cfg: SweepConfig, stage: str, cells: list[Cell], store: ResultStor
 
 
 def _dry_run(cfg: SweepConfig, store: ResultStore, executor: str, chunk: int, tune: list[Cell],
-             missing: list[str]) -> int:
+             missing: list[str], problems: list[str]) -> int:
     eval_cells = None
     if tune and all(store.is_done(c) for c in tune):
         eval_cells, _ = plan_eval(cfg, store)
@@ -33,7 +33,9 @@ def _dry_run(cfg: SweepConfig, store: ResultStore, executor: str, chunk: int, tu
         print("\n" + conflict)
     if missing:
         print(f"\nmissing for prior {cfg.prior!r} (the sweep would stop):\n  - " + "\n  - ".join(missing))
-    return 0
+    if problems:
+        print("\nproblems (the sweep would stop):\n  - " + "\n  - ".join(problems))
+    return 2 if missing or problems or conflict else 0
 
 
 def _write_plan_only(cfg: SweepConfig, store: ResultStore, stage: str, chunk: int, tune: list[Cell]) -> int:
@@ -95,9 +97,10 @@ def _other_sweep_in(cfg: SweepConfig) -> str:
 
 
 def run_sweep(cfg: SweepConfig, dry_run: bool = False, plan_only: str | None = None) -> int:
-    """Exit code: 0 done (or planned), 1 every cell of a stage failed, 2 a required file is missing or
-    the eval plan has no tuning."""
+    """Exit code: 0 done (or planned; a dry run with nothing missing), 1 every cell of a stage failed,
+    2 a required file is missing, the preflight found a problem, or the eval plan has no tuning."""
     from bench.core.io import atomic_write_json
+    from bench.harness.preflight import sweep_problems
     from bench.harness.runner import score_layers
     from bench.priors.catalog import missing_assets
 
@@ -106,10 +109,11 @@ def run_sweep(cfg: SweepConfig, dry_run: bool = False, plan_only: str | None = N
     chunk = default_chunk_size(cfg.execution.chunk_size, executor)
     tune = plan_tune(cfg)
     missing = missing_assets(cfg.prior, score_layers(tune))
+    problems = sweep_problems(cfg, tune, load=not missing)
     if dry_run:
-        return _dry_run(cfg, store, executor, chunk, tune, missing)
-    if missing:
-        print(f"cannot run prior {cfg.prior!r}; missing:\n  - " + "\n  - ".join(missing), file=sys.stderr)
+        return _dry_run(cfg, store, executor, chunk, tune, missing, problems)
+    if missing or problems:
+        print(f"cannot run prior {cfg.prior!r}:\n  - " + "\n  - ".join(missing + problems), file=sys.stderr)
         return 2
     conflict = _other_sweep_in(cfg)
     if conflict:
