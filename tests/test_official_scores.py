@@ -36,3 +36,17 @@ def test_official_layout_file_loads_with_metadata(tmp_path, monkeypatch):
     by_hand = build_official("layer1")
     load_official_state_dict(by_hand, {f"module.{k}": v for k, v in ref.state_dict().items()})
     torch.testing.assert_close(prior.model(x, t), by_hand.eval()(x, t))
+
+
+def test_a_broken_score_file_stops_only_what_needs_it(tmp_path, monkeypatch):
+    """A damaged sgilo_layer1.pth: the FFHQ scores still load (layer 1's is fine), layer 0 is 'missing'
+    with the file and the reason, so CSGM/ILO cells are unaffected and a SGILO round on layer 0 names it."""
+    from bench.priors.official_scores import load_ffhq_scores
+
+    monkeypatch.setenv("SGILO_BENCH_CACHE", str(tmp_path))
+    (tmp_path / "sgilo_layer1.pth").write_bytes(b"\x00" * 1000)
+    torch.save(build_official("layer2").state_dict(), tmp_path / "sgilo_layer2.pth")
+    scores, missing = load_ffhq_scores()
+    assert sorted(scores) == [1]
+    assert "sgilo_layer1.pth cannot be used" in missing[0] and "not a tensor file" in missing[0]
+    assert "sgilo_syn_layer3.pth" in missing[2]  # absent: the usual missing-file message

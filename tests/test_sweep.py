@@ -216,3 +216,29 @@ def test_preflight_names_every_problem_before_any_cell(tmp_path, capsys):
                          "need score models of layers [1] but prior 'tiny' has none"):
             assert fragment in text, fragment
     assert not (tmp_path / "p" / "cells").exists()
+
+
+def test_ctrl_c_ends_with_a_message_not_a_traceback(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    out = tmp_path / "interrupted"
+    proc = subprocess.Popen([sys.executable, "-m", "bench.sweep", *TINY_ARGS, "--out", str(out), "--executor", "debug"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not ((out / "cells").exists() and any((out / "cells").iterdir())):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted: finished cells are stored" in err and "Traceback" not in err
+    # the store stays sound: every stored record is complete JSON
+    for p in (out / "cells").glob("*.json"):
+        json.loads(p.read_text())
+
+
+@pytest.mark.parametrize("make,fragment", [
+    (lambda d: (d / "f").write_text("x") and d / "f", "exists and is not a folder"),
+    (lambda d: (d / "g").write_text("x") and d / "g" / "sub", "is a file, so no folder can be made"),
+])
+def test_unusable_out_paths_exit_2_with_a_message(tmp_path, capsys, make, fragment):
+    assert main(["--prior", "tiny", "--tasks", "inpaint", "--dry-run", "--out", str(make(tmp_path))]) == 2
+    assert fragment in capsys.readouterr().err

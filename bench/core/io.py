@@ -58,3 +58,41 @@ def file_fingerprint(path: str | Path, head_bytes: int = 1 << 20) -> str:
     with open(path, "rb") as f:
         head = f.read(head_bytes)
     return f"{path.stat().st_size}:{hashlib.sha256(head).hexdigest()[:16]}"
+
+
+class UnreadableFileError(ValueError):
+    """A weights file that cannot be read safely; the message names the file and why."""
+
+
+def load_tensors(path: str | Path, what: str, map_location: str = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)`` with errors that name the file and say what was wrong.
+
+    torch's own message for a refused pickle suggests re-running with ``weights_only=False``; that
+    would run whatever code the file carries, so it is never relayed (this harness never disables
+    safe loading for files a user supplies)."""
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except pickle.UnpicklingError as err:
+        import re
+
+        code = re.search(r"GLOBAL ([\w.]+)", str(err))
+        if code:
+            raise UnreadableFileError(
+                f"{path}: not a plain tensor file for {what}: it holds a Python object ({code.group(1)}), not only "
+                f"tensors; refusing to load it (unpickling objects can run code). Use the original file from its "
+                f"source") from None
+        raise UnreadableFileError(f"{path}: cannot read {what}: not a tensor file (damaged, truncated or another "
+                                  f"format)") from None
+    except Exception as err:  # noqa: BLE001 - zip/pickle/decoding errors of a damaged or foreign file
+        first = str(err).splitlines()[0][:200] if str(err) else ""
+        if "eights_only" in str(err) or "eights only" in str(err):  # torch's advice to load unsafely: never relayed
+            first = ""
+        raise UnreadableFileError(f"{path}: cannot read {what}: not a tensor file (damaged, truncated or another "
+                                  f"format)" + (f"; {type(err).__name__}: {first}" if first else "")) from None

@@ -105,16 +105,42 @@ def sbatch_line(n_cells: int, chunk_size: int, gpus: int, plan: Path) -> str:
     return f"CHUNK_SIZE={chunk_size} sbatch{gres} --array=0-{n_chunks - 1} slurm/grid.sh {plan}"
 
 
+EXIT_INTERRUPTED = 130  # the shell's code for Ctrl-C
+
+
 def run_main(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
              run: Callable[[argparse.Namespace], int]) -> int:
-    """Parse, set up the process, call ``run(args)``; a UsageError prints the usage and exits 2."""
+    """Parse, set up the process, call ``run(args)``. Expected errors end with a message, never a
+    traceback: a UsageError prints the usage (exit 2), a path that cannot be used says which (exit 2),
+    Ctrl-C says how to resume (exit 130; stored cells are complete, the store stays sound)."""
     from bench.core.runtime import init_process
 
     a = parser.parse_args(argv)
     init_process()
     try:
+        if getattr(a, "out", None):
+            check_out_folder(Path(a.out))
         return run(a)
     except UsageError as err:
         parser.print_usage(sys.stderr)
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except (FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError) as err:
+        print(f"error: {err.strerror or err}: {err.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished cells are stored; run the same command again to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def check_out_folder(out: Path) -> None:
+    """UsageError unless ``out`` is (or can become) a writable folder."""
+    import os
+
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a folder; choose another path")
+    parent = next((p for p in [out, *out.parents] if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise UsageError(f"--out {out}: {parent} is a file, so no folder can be made under it")
+    if parent is not None and not os.access(parent, os.W_OK):
+        raise UsageError(f"--out {out}: {parent} is not writable")

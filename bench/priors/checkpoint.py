@@ -33,11 +33,13 @@ def read_checkpoint(path: str | Path, key: str = "g_ema") -> tuple[dict[str, tor
     Accepts ``{'g_ema': sd, 'latent_avg': ...}`` (rosinality), ``{'generator': sd, ...}``
     (our embedded format) or a bare state dict. Loaded with ``weights_only=True``.
     """
+    from bench.core.io import UnreadableFileError, load_tensors
+
     path = Path(path)
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - re-raised with the file name
-        raise CheckpointError(f"cannot read checkpoint {path}: {type(err).__name__}: {err}") from err
+        obj = load_tensors(path, "a generator checkpoint")
+    except UnreadableFileError as err:
+        raise CheckpointError(str(err)) from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: expected a dict, got {type(obj).__name__}")
     for k in (key, "generator", "g_ema"):

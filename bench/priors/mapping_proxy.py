@@ -51,7 +51,9 @@ class MappingProxy(nn.Module):
 
 
 def load_fit(path: str | Path) -> dict[str, torch.Tensor]:
-    fit = torch.load(Path(path), map_location="cpu", weights_only=True)
+    from bench.core.io import load_tensors
+
+    fit = load_tensors(path, "a Gaussian fit of the mapping network ({'mean', 'std'})")
     if not isinstance(fit, dict) or not {"mean", "std"} <= set(fit):
         raise ValueError(f"{path}: expected a dict with 'mean' and 'std' (a gaussian_fit.pt file)")
     return {"mean": fit["mean"].float(), "std": fit["std"].float()}
@@ -64,10 +66,11 @@ def load_or_fit(g: Generator, cache: str | Path | None, n: int = 100_000, seed: 
     else:
         fit = fit_gaussian(g, n=n, seed=seed)
         if cache is not None:
-            Path(cache).parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(str(cache) + ".tmp")
-            torch.save(fit, tmp)
-            tmp.replace(cache)
-    if fit["mean"].shape != (g.style_dim,):
-        raise ValueError(f"gaussian fit has dim {tuple(fit['mean'].shape)}, generator style_dim is {g.style_dim}")
+            from bench.core.io import atomic_torch_save
+
+            atomic_torch_save(fit, cache)
+    for key in ("mean", "std"):  # both, or a wrong std would silently broadcast
+        if fit[key].shape != (g.style_dim,):
+            raise ValueError(f"{cache}: the Gaussian fit's {key} has shape {tuple(fit[key].shape)}, the generator's "
+                             f"style_dim is {g.style_dim}: a fit of another generator? delete the file to refit")
     return MappingProxy(fit["mean"], fit["std"]).to(next(g.parameters()).device)

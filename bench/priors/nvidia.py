@@ -450,7 +450,11 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("dst")
     c.add_argument("--key", default="G_ema", help="network inside the pickle (default G_ema)")
     args = p.parse_args(argv)
-    out = convert(args.src, args.dst, args.key)
+    try:
+        out = convert(args.src, args.dst, args.key)
+    except (NvidiaFormatError, CheckpointError, OSError) as err:  # a bad or missing file: a message, exit 2
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print(f"wrote {out}")
     return 0
 

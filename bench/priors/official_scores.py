@@ -9,6 +9,8 @@ hot-sampler settings come from each network's yaml (the official SGILO code). Th
 from __future__ import annotations
 
 from bench.core.assets import Asset, get_asset, register_asset
+from bench.core.io import UnreadableFileError
+from bench.priors.score_vit import StateDictMismatch
 
 GEN_MIN, GEN_MAX = -1.4007, 2.3453
 LATENT_MIN, LATENT_MAX = -3.0592, 3.0290
@@ -71,8 +73,9 @@ def ffhq_score_assets() -> dict[int, str]:
 def load_ffhq_scores(device=None) -> tuple[dict[int, object], dict[int, str]]:
     """(scores present in the cache keyed by our layer, {layer: missing-file message} for the others).
 
-    An absent file is not an error here: CSGM, ILO and SGILO rounds at temperature 0 need no
-    score; a SGILO round that does fails naming the file (``Prior.missing_scores``)."""
+    An absent or unreadable file is not an error here: CSGM, ILO and SGILO rounds at temperature 0
+    need no score; a SGILO round that does fails naming the file and what was wrong with it
+    (``Prior.missing_scores``), and nothing else fails because of it."""
     scores: dict[int, object] = {}
     missing: dict[int, str] = {}
     for layer, asset_name in ffhq_score_assets().items():
@@ -80,6 +83,10 @@ def load_ffhq_scores(device=None) -> tuple[dict[int, object], dict[int, str]]:
         if not asset.exists():
             missing[layer] = asset.missing_message()
             continue
-        prior = load_official_score(asset.meta["official_name"], asset.path)
+        try:
+            prior = load_official_score(asset.meta["official_name"], asset.path)
+        except (UnreadableFileError, StateDictMismatch) as err:
+            missing[layer] = f"{asset.path} cannot be used: {err}"
+            continue
         scores[layer] = prior if device is None else prior.to(device)
     return scores, missing

@@ -159,7 +159,9 @@ class ScorePrior(_NormalizedSpace, nn.Module):
 
     @classmethod
     def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> "ScorePrior":
-        blob = torch.load(path, map_location=map_location, weights_only=True)
+        from bench.core.io import load_tensors
+
+        blob = load_tensors(path, "a score prior", map_location=map_location)
         if blob.get("format") != FORMAT:
             raise ValueError(f"{path}: not a score prior file (format {blob.get('format')!r}, expected {FORMAT!r})")
         model = ScoreViT(ScoreViTConfig(**blob["vit_config"]))
@@ -182,7 +184,10 @@ class ScorePrior(_NormalizedSpace, nn.Module):
     @classmethod
     def from_official_file(cls, path: str | os.PathLike, name: str, norm_min: float, norm_max: float) -> "ScorePrior":
         """Read an official ``*.pth`` (a plain state dict, so ``weights_only=True`` suffices) and wrap it."""
-        return cls.from_official(name, torch.load(path, map_location="cpu", weights_only=True), norm_min, norm_max)
+        from bench.core.io import load_tensors
+
+        return cls.from_official(name, load_tensors(path, f"the official SGILO score network {name!r}"), norm_min,
+                                 norm_max)
 
 
 def latent_to_image(z: torch.Tensor) -> torch.Tensor:
