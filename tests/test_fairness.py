@@ -338,3 +338,16 @@ def test_ffhq_groups_come_from_file_name_prefixes(tmp_path, monkeypatch):
     pos, labels, groups = fairness_set("ffhq")
     assert groups == ("man", "woman") and labels == [0, 0, 0, 1, 1] and pos == [0, 1, 2, 3, 4]  # sorted names
     assert fairness_set("ffhq", limit=1)[0] == [0, 3]
+
+
+def test_failed_images_are_listed_with_their_reason():
+    from bench.experiments.fairness.report import failures_section
+
+    per_image = pd.DataFrame([
+        {"factor": 4, "method": "sgilo", "status": "failed", "reason": "ValueError: no score model for layer 1"},
+        {"factor": 4, "method": "sgilo", "status": "failed", "reason": "ValueError: no score model for layer 1"},
+        {"factor": 4, "method": "ilo", "status": "ok", "reason": ""},
+    ])
+    md = failures_section(per_image)
+    assert "| x4 | sgilo | 2 | ValueError: no score model for layer 1 |" in md
+    assert failures_section(per_image[per_image["status"] == "ok"]) == ""

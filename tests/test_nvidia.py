@@ -496,6 +496,21 @@ def test_errors_name_the_problem(tmp_path):
         read_nvidia(syn)
     with pytest.raises(NvidiaFormatError, match="resnet"):
         nvidia_to_rosinality({**P, "synthesis.b8.skip.weight": torch.zeros(32, 32, 1, 1)})
+    # a mis-shaped tensor is named by its NVIDIA key too, not only by the converted (rosinality) one
+    shaped = dict(P)
+    shaped["synthesis.b16.conv0.affine.bias"] = torch.zeros(shaped["synthesis.b16.conv0.affine.bias"].numel() + 1)
+    torch.save(shaped, tmp_path / "shaped.pt")
+    with pytest.raises(NvidiaFormatError, match=r"convs.2.conv.modulation.bias \(NVIDIA synthesis.b16.conv0.affine.bias\)"):
+        load_nvidia_generator(tmp_path / "shaped.pt")
+
+
+def test_convert_cli_on_a_bad_file_exits_2_with_a_message(tmp_path, capsys):
+    from bench.priors.nvidia import main
+
+    (tmp_path / "bad.pkl").write_bytes(b"\x80\x04not really a pickle")
+    assert main(["convert", str(tmp_path / "bad.pkl"), str(tmp_path / "out.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.pkl" in err and "Traceback" not in err and not (tmp_path / "out.pt").exists()
 
 
 def test_init_kwargs_checks():

@@ -409,6 +409,38 @@ def nvidia_to_rosinality(sd: dict[str, torch.Tensor]) -> tuple[dict[str, torch.T
     return out, cfg, w_avg
 
 
+_SUFFIX = {"conv.weight": "weight", "conv.modulation.weight": "affine.weight", "conv.modulation.bias": "affine.bias",
+           "noise.weight": "noise_strength", "activate.bias": "bias", "bias": "bias", "conv.blur.kernel":
+           "resample_filter", "upsample.kernel": "resample_filter"}
+
+
+def nvidia_name(ours: str) -> str:
+    """The NVIDIA state-dict key a rosinality-layout key came from (for error messages), or ``ours``."""
+    parts = ours.split(".")
+    if parts[0] == "style" and len(parts) == 3:
+        return f"mapping.fc{int(parts[1]) - 1}.{parts[2]}"
+    if ours == "input.input":
+        return "synthesis.b4.const"
+    if parts[0] in ("conv1", "to_rgb1"):
+        block, rest = "synthesis.b4." + ("conv1" if parts[0] == "conv1" else "torgb"), ".".join(parts[1:])
+    elif parts[0] in ("convs", "to_rgbs") and len(parts) > 2:
+        k = int(parts[1])
+        res = 2 ** ((k // 2 + 1 if parts[0] == "convs" else k + 1) + 2)
+        layer = ("conv0" if k % 2 == 0 else "conv1") if parts[0] == "convs" else "torgb"
+        block, rest = f"synthesis.b{res}.{layer}", ".".join(parts[2:])
+    else:
+        return ours
+    return f"{block}.{_SUFFIX.get(rest, rest)}"
+
+
+def _with_nvidia_names(message: str) -> str:
+    """Append the NVIDIA name to every rosinality key quoted in a strict-loading message."""
+    import re
+
+    return re.sub(r"\b((?:style|convs|to_rgbs)\.\d+\.[\w.]+|(?:conv1|to_rgb1)\.[\w.]+|input\.input)\b",
+                  lambda m: f"{m.group(1)} (NVIDIA {nvidia_name(m.group(1))})", message)
+
+
 def load_nvidia_generator(path: str | Path, key: str = "G_ema") -> tuple[Generator, dict]:
     """Our Generator (eval, no grad) with the weights of an NVIDIA ``.pkl``/``.pt`` generator.
 
@@ -421,7 +453,7 @@ def load_nvidia_generator(path: str | Path, key: str = "G_ema") -> tuple[Generat
         rsd, cfg, w_avg = nvidia_to_rosinality(sd)
         g = load_state_dict_strict(Generator(**cfg), rsd)
     except CheckpointError as err:
-        raise NvidiaFormatError(f"{path}: {err}") from None
+        raise NvidiaFormatError(f"{path}: {_with_nvidia_names(str(err))}") from None
     for note in notes:
         warnings.warn(f"{path}: {note}", stacklevel=2)
     extras = {**info, "latent_avg": w_avg, "generator_config": generator_config(g), "warnings": notes}

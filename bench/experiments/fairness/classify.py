@@ -33,11 +33,14 @@ def classify(cfg: FairnessConfig, cells: Sequence[Cell], positions: Sequence[int
         base = {"factor": int(cell.level), "method": cell.method,
                 "params_source": choices[(int(cell.level), cell.method)].source}
         rec_path = store.record_path(cell)
-        status = json.loads(rec_path.read_text())["status"] if rec_path.exists() else "missing"
+        rec = json.loads(rec_path.read_text()) if rec_path.exists() else {"status": "missing", "reason": "not run"}
+        status = rec["status"]
         img_path = cfg.out / "images" / f"{cell.key}.pt"
         if status != "ok" or not img_path.exists():
-            rows += [base | info[p] | {"status": status if status != "ok" else "missing images", "pred": -1,
-                                       "samples": cell.num_samples, "pred_majority": -1, "agreement": math.nan}
+            reason = rec.get("reason", "") if status != "ok" else f"{img_path} is missing"
+            rows += [base | info[p] | {"status": status if status != "ok" else "missing images", "reason": reason,
+                                       "pred": -1, "samples": cell.num_samples, "pred_majority": -1,
+                                       "agreement": math.nan}
                      for p in cell.image_indices]
             continue
         blob = torch.load(img_path, map_location="cpu", weights_only=True)

@@ -54,6 +54,19 @@ def table_markdown(table: pd.DataFrame, groups: Sequence[str], meta: dict[str, A
 
 
 
+def failures_section(per_image: pd.DataFrame) -> str:
+    """Why images are counted as failed: each distinct reason with its factor, method and count."""
+    if "reason" not in per_image.columns:
+        return ""
+    bad = per_image[per_image["status"] != "ok"]
+    if bad.empty:
+        return ""
+    lines = ["", "## Failed images", "", "| factor | method | images | reason |", "|---|---|---|---|"]
+    for (factor, method, reason), sub in bad.groupby(["factor", "method", "reason"], sort=True, dropna=False):
+        lines.append(f"| x{factor} | {method} | {len(sub)} | {str(reason)[:300]} |")
+    return "\n".join(lines) + "\n"
+
+
 def params_section(choices: dict[tuple[int, str], Choice]) -> str:
     lines = ["", "## Hyperparameters", ""]
     for (f, m), ch in choices.items():

@@ -12,7 +12,7 @@ from bench.core.io import atomic_write_text
 from bench.experiments.fairness.classify import build_classifier, check_classifier_ready, classifier_groups, classify
 from bench.experiments.fairness.config import Choice, FairnessConfig, choose_params, tuned_superres
 from bench.experiments.fairness.plan import fairness_set, plan_cells, prior_missing
-from bench.experiments.fairness.report import log_table_wandb, params_section, table_markdown
+from bench.experiments.fairness.report import failures_section, log_table_wandb, params_section, table_markdown
 from bench.experiments.fairness.stats import fairness_table
 from bench.harness.cli import progress_printer, resolve_wandb, sbatch_line
 from bench.harness.execution import execute
@@ -128,7 +128,7 @@ def _classify_and_write(cfg: FairnessConfig, planned: Planned, wandb_mode: str, 
             "n_per_group": ", ".join(f"{g} {n}" for g, n in planned.n_per_group.items()),
             "image_side": cfg.image_side, "store": str(cfg.out), "seed": cfg.seed,
             "smoke": smoke_reason(cfg, clf.random_weights), "command": command}
-    md = table_markdown(table, clf.groups, meta) + params_section(planned.choices)
+    md = table_markdown(table, clf.groups, meta) + failures_section(per_image) + params_section(planned.choices)
     atomic_write_text(cfg.out / "fairness_images.csv", per_image.to_csv(index=False))
     atomic_write_text(cfg.out / "fairness.csv", table.to_csv(index=False))
     atomic_write_text(cfg.out / "fairness.md", md)
