@@ -242,3 +242,23 @@ def test_ctrl_c_ends_with_a_message_not_a_traceback(tmp_path):
 def test_unusable_out_paths_exit_2_with_a_message(tmp_path, capsys, make, fragment):
     assert main(["--prior", "tiny", "--tasks", "inpaint", "--dry-run", "--out", str(make(tmp_path))]) == 2
     assert fragment in capsys.readouterr().err
+
+
+def test_corrupt_checkpoint_is_named_before_any_cell(tmp_path, monkeypatch, capsys):
+    from PIL import Image
+
+    cache, images = tmp_path / "cache", tmp_path / "ffhq"
+    cache.mkdir()
+    (cache / "stylegan2-ffhq-config-f.pt").write_bytes(os.urandom(2048))
+    for sub, n in (("tune", 8), ("test", 1)):
+        (images / sub).mkdir(parents=True)
+        for i in range(n):
+            Image.new("RGB", (1024, 1024)).save(images / sub / f"{i:05d}.png")
+    monkeypatch.setenv("SGILO_BENCH_CACHE", str(cache))
+    monkeypatch.setenv("SGILO_BENCH_FFHQ_DIR", str(images))
+    args = ["--prior", "ffhq", "--tasks", "inpaint", "--methods", "csgm", "--n-test", "1", "--executor", "debug",
+            "--wandb", "disabled", "--out", str(tmp_path / "s")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "stylegan2-ffhq-config-f.pt: cannot read a generator checkpoint" in err and "weights_only" not in err
+    assert not (tmp_path / "s" / "cells").exists()
