@@ -141,10 +141,23 @@ def report_text(sweep_dir: Path, rows: pd.DataFrame, records: list[dict[str, Any
     lines += progress_lines(sweep_dir, rows, records, notes, has_eval)
     if has_eval:
         lines += eval_lines(t, figs, out)
+    lines += grid_lines(sweep_dir)
     lines += ["## Tuning choices (lowest mean tuning MSE; exact ties broken by LPIPS)", "",
               markdown_table(level_str(t["tuning_choices"])),
               "## Failures (grouped by reason)", "", markdown_table(t["failures"]), FILES_NOTE, ""]
     return "\n".join(lines)
+
+
+def grid_lines(sweep_dir: Path) -> list[str]:
+    """The grids that replaced a method's built-in one (--grid, --grid-file or the world), from config.json."""
+    cfg_path = sweep_dir / "config.json"
+    grids = json.loads(cfg_path.read_text()).get("grids") if cfg_path.exists() else None
+    if not grids:
+        return []
+    lines = ["## Tuning grids set for this sweep (other methods: their built-in grids)", ""]
+    for method, points in grids.items():
+        lines += [f"- {method}: {len(points)} points"] + [f"  - `{json.dumps(p, sort_keys=True)}`" for p in points]
+    return lines + [""]
 
 
 def progress_lines(sweep_dir: Path, rows: pd.DataFrame, records: list[dict[str, Any]], notes: list[str],

@@ -68,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: the world's; 0.075 on the embedded prior, i.e. 22 steps per round, 1 on FFHQ)")
     p.add_argument("--steps-scale", type=float, default=1.0,
                    help="multiply every method's step counts (e.g. 0.1 for a quick smoke run)")
+    p.add_argument("--grid", action="append", default=[], metavar="METHOD.PARAM=V1,V2",
+                   help="replace a method's tuning grid (repeatable; JSON values, lists for per-round settings), e.g. "
+                        "--grid 'sgilo.temperature=[0,0,0.3],[0,0,1]'; other settings from the built-in grid's first "
+                        "point (bench/harness/grids.py)")
+    p.add_argument("--grid-file", default=None, metavar="TOML",
+                   help="grids from a TOML file: one table per method of lists of values, e.g. [ilo] lr = [[0.05], [0.1]]")
     p.add_argument("--dry-run", action="store_true", help="print the resolved plan and exit")
     p.add_argument("--plan-only", choices=["tune", "eval"], help="write plan_<stage>.json for slurm/grid.sh and exit")
     add_execution_arguments(p)
@@ -82,7 +88,12 @@ def config_from_args(a: argparse.Namespace) -> SweepConfig:
     task_names = validate_names("task", split_list(a.tasks), task_registry.names())
     method_names = validate_names("method", split_list(a.methods), method_registry.names())
     prior = validate_prior(a.prior, prior_names())
-    return resolve(task_names, prior, levels=parse_levels(a.levels, task_names), n_test=a.n_test,
+    from bench.harness.grids import parse_grid_specs, read_grid_file
+
+    grids = read_grid_file(a.grid_file) if a.grid_file else {}
+    for method, params in parse_grid_specs(a.grid).items():
+        grids.setdefault(method, {}).update(params)
+    return resolve(task_names, prior, levels=parse_levels(a.levels, task_names), n_test=a.n_test, grid_overrides=grids,
                    ilo_paper_steps_scale=a.ilo_paper_steps_scale, out=Path(a.out) if a.out else None,
                    methods=method_names, seed=a.seed, eval_batch=a.eval_batch, steps_scale=a.steps_scale,
                    execution=execution_from_args(a, get_world(prior).slurm_gpus))

@@ -76,9 +76,11 @@ def validate_levels(task: str, levels: tuple[float, ...]) -> tuple[float, ...]:
 
 def resolve(tasks: tuple[str, ...], prior: str = "embedded", *,
             levels: Mapping[str, tuple[float, ...]] | None = None, n_test: int | None = None,
-            ilo_paper_steps_scale: float | None = None, out: Path | None = None, **options) -> SweepConfig:
+            ilo_paper_steps_scale: float | None = None, out: Path | None = None,
+            grid_overrides: dict[str, dict[str, list]] | None = None, **options) -> SweepConfig:
     """A SweepConfig with the world's defaults filled in: levels of the tasks not in ``levels``,
-    tuning count, grids, ILO-paper scale, depth; ``options`` are the remaining SweepConfig fields."""
+    tuning count, grids (the world's, then ``grid_overrides`` from --grid/--grid-file), ILO-paper scale,
+    depth; ``options`` are the remaining SweepConfig fields."""
     import tasks as task_registry
     from bench.priors.catalog import data_identity, get_spec
 
@@ -88,6 +90,11 @@ def resolve(tasks: tuple[str, ...], prior: str = "embedded", *,
     resolved = {t: tuple(given[t]) if t in given else world.levels(t, task_registry.get(t).default_levels)
                 for t in tasks}
     grids = {m: [dict(p) for p in g] for m, g in world.grids.items()}
+    if grid_overrides:
+        from bench.harness.grids import expand_grids
+
+        methods = options.get("methods", DEFAULT_METHODS)
+        grids.update(expand_grids(grid_overrides, methods, world.grid_key, grids))
     return SweepConfig(
         tasks=tuple(tasks), levels=resolved, prior=prior,
         out=out if out is not None else Path("runs") / f"{prior}-{'-'.join(tasks)}",
