@@ -18,7 +18,7 @@ fi
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 export PIP_DISABLE_PIP_VERSION_CHECK=1
-if ! .venv/bin/python -c "import torch, torchvision" 2>/dev/null; then
+if ! .venv/bin/pip show -q torch torchvision >/dev/null 2>&1; then
   echo "[setup] installing torch 2.13.0 (CPU wheel from local disk) and the matching torchvision 0.28.0"
   .venv/bin/pip install -q "torch==2.13.0" "torchvision==0.28.0" 2>&1 | grep -v "^WARNING: Location" || true
 fi
