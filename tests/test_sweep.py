@@ -262,3 +262,12 @@ def test_corrupt_checkpoint_is_named_before_any_cell(tmp_path, monkeypatch, caps
     err = capsys.readouterr().err
     assert "stylegan2-ffhq-config-f.pt: cannot read a generator checkpoint" in err and "weights_only" not in err
     assert not (tmp_path / "s" / "cells").exists()
+
+
+def test_dry_run_says_what_will_be_reported_unavailable(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SGILO_BENCH_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-torch-hub"))
+    assert main(TINY_ARGS + ["--dry-run", "--executor", "local", "--out", str(tmp_path / "d")]) == 0
+    out = capsys.readouterr().out
+    assert "optional (the sweep runs without it)" in out and "alexnet-owt-7be5be79.pth" in out
+    assert "reported as 'unavailable'" in out

@@ -31,11 +31,22 @@ def _dry_run(cfg: SweepConfig, store: ResultStore, executor: str, chunk: int, tu
     conflict = _other_sweep_in(cfg)
     if conflict:
         print("\n" + conflict)
+    note = _lpips_note()
+    if note:
+        print(f"\noptional (the sweep runs without it):\n  - {note}")
     if missing:
         print(f"\nmissing for prior {cfg.prior!r} (the sweep would stop):\n  - " + "\n  - ".join(missing))
     if problems:
         print("\nproblems (the sweep would stop):\n  - " + "\n  - ".join(problems))
     return 2 if missing or problems or conflict else 0
+
+
+def _lpips_note() -> str:
+    """What the report will lack without the LPIPS backbone file (empty when it is there)."""
+    from bench.core.metrics import find_backbone
+
+    path, reason = find_backbone("alex")
+    return "" if path is not None else f"{reason}. Without it every row's LPIPS is reported as 'unavailable'"
 
 
 def _write_plan_only(cfg: SweepConfig, store: ResultStore, stage: str, chunk: int, tune: list[Cell]) -> int:
@@ -56,6 +67,8 @@ def _tune_eval_report(cfg: SweepConfig, store: ResultStore, executor: str, chunk
     from bench.report.collect import collect
 
     print(describe_plan(cfg, executor, chunk, resolve_wandb(cfg.execution.wandb), tune, None), file=sys.stderr)
+    if _lpips_note():
+        print(f"note: {_lpips_note()}", file=sys.stderr)
     t0 = time.time()
     counts = run_stage(cfg, "tune", tune, store, executor, chunk)
     if counts["ok"] == 0:
