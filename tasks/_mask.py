@@ -12,7 +12,9 @@ import torch
 
 from tasks._base import Operator
 
-UNOBSERVED_VALUE = -1.0  # preview colour of unobserved pixels: black on the [-1, 1] scale, as in ILO
+# Preview colour of unobserved pixels: mid-grey on the [-1, 1] scale, so they are not mistaken for black
+# image content (ILO's own figures fill them with black).
+UNOBSERVED_VALUE = 0.0
 
 
 class PixelMaskOperator(Operator):
@@ -41,5 +43,5 @@ class PixelMaskOperator(Operator):
         return out.view(y.shape[0], c, h, w)
 
     def preview(self, y: torch.Tensor) -> torch.Tensor:
-        """Zero-filled image with unobserved pixels shown black."""
+        """The observed pixels in place, the unobserved ones grey."""
         return self.adjoint(y).masked_fill(~self.mask, UNOBSERVED_VALUE)

@@ -25,6 +25,14 @@ DENSE_MAX_N = 4096  # largest n for the dense Gaussian matrix under kind="auto" 
 KINDS = ("auto", "dense", "circulant")
 
 
+def back_projection_preview(op: Operator, y: torch.Tensor) -> torch.Tensor:
+    """A^T y rescaled per image to [-1, 1]: what the measurements say about the image, as a picture."""
+    bp = op.adjoint(y)
+    flat = bp.flatten(1)
+    lo, hi = flat.min(1).values.view(-1, 1, 1, 1), flat.max(1).values.view(-1, 1, 1, 1)
+    return (bp - lo) / (hi - lo + 1e-12) * 2 - 1
+
+
 class DenseGaussianOperator(Operator):
     """y = A vec(x), A [m, n] with i.i.d. N(0, 1/m) entries."""
 
@@ -42,6 +50,9 @@ class DenseGaussianOperator(Operator):
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
         return (y @ self.matrix).view(y.shape[0], *self.image_shape)
+
+    def preview(self, y: torch.Tensor) -> torch.Tensor:
+        return back_projection_preview(self, y)
 
 
 class PartialCirculantOperator(Operator):
@@ -70,6 +81,9 @@ class PartialCirculantOperator(Operator):
         u = y.new_zeros(y.shape[0], self.n).index_copy_(1, self.indices, y)  # P^T y
         corr = torch.fft.irfft(torch.fft.rfft(u) * self.filt_hat.conj(), n=self.n)  # C^T u: circular correlation
         return (corr * self.signs * self.scale).view(y.shape[0], *self.image_shape)
+
+    def preview(self, y: torch.Tensor) -> torch.Tensor:
+        return back_projection_preview(self, y)
 
 
 def num_measurements(level: float, n: int) -> int:

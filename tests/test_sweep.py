@@ -85,6 +85,13 @@ def test_tiny_sweep_end_to_end(tiny_sweep):
     report = tiny_sweep / "report"
     assert (report / "report.md").exists()
     assert list(report.glob("*.png"))
+    # reconstruction grids from the eval cells' previews: one per task and level, shown in the report
+    assert sorted(p.name for p in report.glob("recon_*.png")) == ["recon_inpaint_0.2.png", "recon_inpaint_0.5.png"]
+    assert "recon_inpaint_0.2.png" in (report / "report.md").read_text()
+    import torch
+
+    blob = torch.load(next((tiny_sweep / "previews").glob("*.pt")), weights_only=True)
+    assert blob["reconstruction"].dtype == torch.uint8 and blob["reference"].shape[0] == 2  # eval batches of 2
 
 
 def test_rerun_is_a_noop_and_same_numbers(tiny_sweep):

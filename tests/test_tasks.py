@@ -208,7 +208,7 @@ def test_inpaint_mask_and_preview():
     x = images(1, (3, 16, 16))
     prev = op.preview(op(x))
     obs = op.mask.expand_as(x[0])
-    assert torch.equal(prev[0][obs], x[0][obs]) and torch.all(prev[0][~obs] == -1)
+    assert torch.equal(prev[0][obs], x[0][obs]) and torch.all(prev[0][~obs] == 0)  # unobserved: grey
 
 
 def test_inpaint_box_is_one_rectangle_inside():

@@ -44,7 +44,11 @@ def run_chunk(cells: Sequence[Cell], store_root: str, max_attempts: int = 2, dev
         if store.is_done(cell):
             counts["skipped"] += 1
             continue
-        result = run_cell(cell, device, keep_images=wandb_mode != "disabled")
+        result = run_cell(cell, device, keep_images=wandb_mode != "disabled" or cell.stage == "eval")
+        if cell.stage == "eval":  # a few small reconstructions for the report's grids, before the record
+            from bench.harness.previews import save_previews
+
+            save_previews(result, store_root)
         if wandb_mode != "disabled":
             from bench.harness.wandb_log import log_cell
 

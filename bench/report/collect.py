@@ -64,9 +64,18 @@ def collect(sweep_dir: str | Path, out_dir: str | Path | None = None, n_boot: in
     notes: list[str] = []
     fig_paths = write_figures(t, traces, out, notes)
     paths |= fig_paths
+    grids = guarded("reconstruction grids", notes, _recon_grids, sweep_dir, records, out)
+    paths |= grids
+    fig_paths = {**fig_paths, **grids}
     paths["report_md"] = atomic_write_text(out / "report.md",
                                            report_text(sweep_dir, rows, records, t, fig_paths, notes, out))
     return paths
+
+
+def _recon_grids(sweep_dir: Path, records: list[dict[str, Any]], out: Path) -> dict[str, Path]:
+    from bench.report.recon_grid import write_grids
+
+    return write_grids(sweep_dir, records, out)
 
 
 def write_rows(rows: pd.DataFrame, traces: pd.DataFrame, out: Path) -> dict[str, Path]:
