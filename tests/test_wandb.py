@@ -23,3 +23,29 @@ def test_offline_cell_runs_are_logged_and_keyed_by_cell(tmp_path, monkeypatch):
     for f in tmp_path.rglob("*"):
         if f.is_file() and f.stat().st_size < 5_000_000:
             assert secret not in f.read_bytes().decode("latin-1"), f
+
+
+def test_offline_summary_run_is_a_dashboard(tmp_path, monkeypatch):
+    """A small sweep with W&B offline: the summary run is named after the sweep, tagged, carries the
+    sweep config, every report figure, the report and a per-image table; cell runs define step/NFE/seconds."""
+    from wandb_files import run_summary
+
+    from bench.harness.sweep.cli import main
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    out = tmp_path / "wb-sweep"
+    assert main(["--prior", "tiny", "--tasks", "inpaint", "--levels", "inpaint=0.3", "--methods", "csgm", "--n-test",
+                 "2", "--eval-batch", "2", "--steps-scale", "0.05", "--executor", "debug", "--wandb", "offline",
+                 "--out", str(out)]) == 0
+    runs = {p.parent.name: run_summary(p) for p in (out / "wandb" / "wandb").glob("offline-run-*/run-*.wandb")}
+    summary = next(r for name, r in runs.items() if run_id("wb-sweep", "summary") in name)
+    assert summary["name"] == "wb-sweep (summary)"
+    assert {"prior:tiny", "task:inpaint", "method:csgm"} <= set(summary["tags"])
+    assert {"tasks", "levels", "methods", "data"} <= summary["config"]
+    top = {k.split("/")[0] for k in summary["logged"]}  # media are logged as nested keys (path/_type, ...)
+    figures = {k.split("/")[1] for k in summary["logged"] if k.startswith("figures/")}
+    assert {"figure3_quality", "figure9_speed", "recon_inpaint_0.3"} <= figures
+    assert {"report", "per_image", "summary"} <= top
+    cell = next(r for name, r in runs.items() if "summary" not in name)
+    assert cell["metrics"].get("step_ref_mse/mean") == "trace/step" and "trace/nfe" in cell["metrics"]
+    assert {"trace/nfe", "trace/seconds", "step_ref_mse/mean"} <= cell["logged"]

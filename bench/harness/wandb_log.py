@@ -51,14 +51,7 @@ def log_cell(result: CellResult, mode: str, folder: Path) -> None:
                           tags=[f"task:{c.task}", f"method:{c.method}", f"level:{c.level}", f"stage:{c.stage}"],
                           config=c.to_dict() | {"cell_key": c.key})
     try:
-        if result.traces:
-            n = len(result.traces[0]["steps"])
-            for s in range(n):
-                entry = {"step_loss/mean": sum(t["loss"][s] for t in result.traces) / len(result.traces)}
-                refs = [t["ref_mse"][s] for t in result.traces if t["ref_mse"][s] is not None]
-                if refs:
-                    entry["step_ref_mse/mean"] = sum(refs) / len(refs)
-                run.log(entry, step=result.traces[0]["steps"][s])
+        _log_traces(run, result)
         ok = [r for r in result.rows if r["status"] == "ok"]
         summary = {"status": result.status, "reason": result.reason, "n_ok": len(ok), "n_failed": len(result.rows) - len(ok)}
         for m in ("mse", "psnr", "lpips", "measurement_loss", "seconds", "nfe_generator", "nfe_score"):
@@ -75,6 +68,30 @@ def log_cell(result: CellResult, mode: str, folder: Path) -> None:
         run.finish()
 
 
+def _log_traces(run, result: CellResult) -> None:
+    """Per optimisation step: mean loss and reference MSE over the cell's images, against the step, the
+    generator evaluations so far and the seconds so far (Figure 9 in W&B: plot step_ref_mse/mean against
+    trace/nfe or trace/seconds). NFE and seconds per step are the cell's totals spread evenly over its steps."""
+    if not result.traces:
+        return
+    for key in ("trace/step", "trace/nfe", "trace/seconds"):
+        run.define_metric(key)
+    for key in ("step_loss/mean", "step_ref_mse/mean"):
+        run.define_metric(key, step_metric="trace/step")
+    ok = [r for r in result.rows if r["status"] == "ok"] or result.rows
+    nfe = sum(r["nfe_generator"] for r in ok) / len(ok)
+    seconds = sum(r.get("seconds", 0.0) or 0.0 for r in ok) / len(ok)
+    steps = result.traces[0]["steps"]
+    n = len(steps)
+    for s in range(n):
+        entry = {"trace/step": steps[s], "trace/nfe": nfe * (s + 1) / n, "trace/seconds": seconds * (s + 1) / n,
+                 "step_loss/mean": sum(t["loss"][s] for t in result.traces) / len(result.traces)}
+        refs = [t["ref_mse"][s] for t in result.traces if t["ref_mse"][s] is not None]
+        if refs:
+            entry["step_ref_mse/mean"] = sum(refs) / len(refs)
+        run.log(entry)
+
+
 def _to_uint8(img):
     import numpy as np
 
@@ -84,18 +101,35 @@ def _to_uint8(img):
 
 
 def log_summary(sweep_dir: str | Path, mode: str) -> None:
-    """A per-sweep run holding the summary table (the collect stage's CSV)."""
+    """The sweep's dashboard run: named after the sweep, tagged with its prior, tasks and methods, its
+    config.json as config, every report figure, report.md, the summary table and a per-image table."""
     if mode == "disabled":
         return
+    import json
+
     import pandas as pd
 
     sweep_dir = Path(sweep_dir)
-    summary = sweep_dir / "report" / "summary.csv"
-    if not summary.exists():
+    report = sweep_dir / "report"
+    if not (report / "summary.csv").exists():
         return
-    wandb, run = init_run(mode, sweep_dir / "wandb", "summary", sweep_dir.name, job_type="summary")
+    cfg_path = sweep_dir / "config.json"
+    config = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
+    tags = [f"prior:{config.get('prior', '?')}"] + [f"task:{t}" for t in config.get("tasks", [])] + \
+        [f"method:{m}" for m in config.get("methods", [])]
+    wandb, run = init_run(mode, sweep_dir / "wandb", "summary", sweep_dir.name, job_type="summary",
+                          name=f"{sweep_dir.name} (summary)", tags=tags, config=config)
     try:
-        df = pd.read_csv(summary)
-        run.log({"summary": wandb.Table(dataframe=df)})
+        entry = {"summary": wandb.Table(dataframe=pd.read_csv(report / "summary.csv"))}
+        if (report / "rows.csv").exists():
+            rows = pd.read_csv(report / "rows.csv")
+            cols = [c for c in ("stage", "task", "level", "method", "variant", "image_id", "mse", "psnr", "lpips",
+                                "seconds", "nfe_generator", "nfe_score", "status", "reason") if c in rows.columns]
+            entry["per_image"] = wandb.Table(dataframe=rows[rows["stage"] == "eval"][cols])
+        for png in sorted(report.glob("*.png")):
+            entry[f"figures/{png.stem}"] = wandb.Image(str(png))
+        if (report / "report.md").exists():
+            entry["report"] = wandb.Html(f"<pre>{(report / 'report.md').read_text()}</pre>")
+        run.log(entry)
     finally:
         run.finish()

@@ -207,6 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("sweep_dir", type=Path, help="ResultStore folder (holds cells/)")
     ap.add_argument("--out", type=Path, default=None, help="output folder (default: SWEEP_DIR/report)")
     ap.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples for the 95%% CIs")
+    ap.add_argument("--wandb", default="disabled", choices=["disabled", "offline", "online", "auto"],
+                    help="also log the sweep's summary run (figures, report, tables) to W&B (default disabled)")
     args = ap.parse_args(argv)
     import matplotlib
 
@@ -216,6 +218,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EmptyStoreError as err:
         print(f"bench.collect: {err}", file=sys.stderr)
         return 2
+    if args.wandb != "disabled":
+        from bench.harness.cli import resolve_wandb
+        from bench.harness.wandb_log import log_summary
+
+        log_summary(args.sweep_dir, mode=resolve_wandb(args.wandb))
     print(json.dumps({k: str(v) for k, v in paths.items()}, indent=1))
     return 0
 
