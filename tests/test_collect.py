@@ -264,3 +264,22 @@ def test_bootstrap_ci_depends_only_on_the_values_not_their_order():
     x = np.random.default_rng(3).normal(size=30)
     perm = np.random.default_rng(4).permutation(30)
     assert bootstrap_ci(x) == bootstrap_ci(x[perm]) == bootstrap_ci(list(reversed(x.tolist())))
+
+
+def test_paired_differences_match_hand_computed_values():
+    from bench.report.stats import paired_differences
+
+    rows = []
+    for i in range(20):
+        base = {"stage": "eval", "task": "inpaint", "level": 0.1, "image_set": "test", "image_id": f"im{i}",
+                "status": "ok", "prior": "tiny", "noise_sigma": 0.0}
+        ilo = 0.1 + 0.01 * i  # images differ a lot; the paired difference does not
+        rows += [base | {"method": "ilo", "variant": "tuned", "mse": ilo},
+                 base | {"method": "sgilo", "variant": "tuned", "mse": ilo - 0.002 + (0.001 if i % 4 == 0 else 0)},
+                 base | {"method": "ilo", "variant": "ilo_paper", "mse": ilo + 1}]  # not a "tuned" variant: left out
+    out = paired_differences(pd.DataFrame(rows))
+    assert list(out["method"]) == ["sgilo"]
+    r = out.iloc[0]
+    assert r["n"] == 20 and r["mean_diff"] == pytest.approx(-0.002 + 0.001 * 5 / 20)
+    assert r["ci_low"] < r["mean_diff"] < r["ci_high"] < 0  # paired: far tighter than the spread of the images
+    assert r["win_rate"] == 1.0

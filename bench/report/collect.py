@@ -94,6 +94,7 @@ def write_tables(t: dict[str, pd.DataFrame], out: Path) -> dict[str, Path]:
             "tuning_choices_csv": write_csv(t["tuning_choices"], out / "tuning_choices.csv"),
             "ilo_composite_csv": write_csv(t["ilo_choices"], out / "ilo_composite.csv"),
             "failures_csv": write_csv(t["failures"], out / "failures.csv"),
+            "paired_csv": write_csv(t["paired"], out / "paired_vs_ilo.csv"),
             "summary_md": atomic_write_text(out / "summary.md", summary_md_text(t))}
 
 
@@ -106,6 +107,7 @@ def write_figures(t: dict[str, pd.DataFrame], traces: pd.DataFrame, out: Path, n
     if len(ev):
         fig_paths |= guarded("Figure 3", notes, figures.figure3, ev, out, notes)
         fig_paths |= guarded("speed figure", notes, figures.speed_figure, traces, t["ilo_choices"], out, notes)
+        fig_paths |= guarded("paired-difference figure", notes, figures.paired_figure, t["paired"], out)
     return fig_paths
 
 
@@ -195,6 +197,11 @@ def eval_lines(t: dict[str, pd.DataFrame], figs: dict[str, Path], out: Path) -> 
             lines += [f"![{name}]({p.relative_to(out).as_posix()})", ""]
     return lines + ["## Eval summary (test/eval image sets)", "",
                     summary_markdown(sort_by_difficulty(eval_summary(t))),
+                    "## Paired differences to ILO (tuned on the tuning images)", "",
+                    "Per task and level: the mean over the same test images of MSE(method) - MSE(ILO tuned), a "
+                    "paired bootstrap 95% CI (images resampled together) and the win rate (share of images where "
+                    "the method is better). Negative: better than ILO.", "",
+                    markdown_table(level_str(t["paired"])),
                     "## Composite ILO: winning variant per task and level", "",
                     markdown_table(level_str(t["ilo_choices"]))]
 

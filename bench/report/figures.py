@@ -5,6 +5,7 @@ CIs as the tables) with seaborn's theme and palette on matplotlib's Agg backend 
 """
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -297,3 +298,45 @@ def _median_iqr(p: pd.DataFrame, xcol: str) -> pd.DataFrame:
 
 
 __all__ = ["figure3", "main_variants", "series_labels", "speed_figure", "speed_panels"]
+
+
+# ============================================================================ paired differences
+PAIRED_COLORS = {"csgm": 0, "ilo_unreg": 4, "sgilo": 2}
+
+
+def paired_figure(paired: pd.DataFrame, out: Path) -> dict[str, Path]:
+    """Mean per-image MSE difference to ILO (tuned on the tuning images), paired 95% CI, per task
+    (panels) and level (x, easy to hard); below zero = better than ILO on the same test images."""
+    from bench.report.recon_grid import display_name
+
+    if paired.empty:
+        return {}
+    sns.set_theme(style="whitegrid", context="paper")
+    tasks = _ordered_tasks(paired)
+    width = _fig_width(len(tasks))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(width, 3.2), squeeze=False)
+    colors = sns.color_palette("colorblind", 10)
+    methods = sorted(paired["method"].unique())
+    for ax, task in zip(axes[0], tasks):
+        sub = paired[paired["task"] == task]
+        axis = task_axis(task)
+        pos = _positions(axis, sub["level"].tolist())
+        for k, m in enumerate(methods):
+            s = sub[sub["method"] == m]
+            x = np.array([pos[lv] for lv in s["level"]]) + (k - (len(methods) - 1) / 2) * 0.12
+            ax.errorbar(x, s["mean_diff"], yerr=[s["mean_diff"] - s["ci_low"], s["ci_high"] - s["mean_diff"]],
+                        fmt="o-", color=colors[PAIRED_COLORS.get(m, 7)], label=display_name(m), capsize=3, ms=4)
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_xticks(list(pos.values()), [f"{lv:g}" for lv in pos])
+        ax.set_title(f"{task} (harder to the right)", fontsize=9)
+        ax.set_xlim(-0.5, len(pos) - 0.5)
+        short = axis.level_meaning.split(";")[0].split(" (")[0]
+        ax.set_xlabel(textwrap.fill(short, 40), fontsize=8)
+    axes[0][0].set_ylabel("MSE(method) - MSE(ILO), per image\n(mean, paired 95% CI; < 0: better than ILO)", fontsize=8)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=_legend_cols(width, len(labels)), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    path = out / "paired_vs_ilo.png"
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return {"paired_png": path}

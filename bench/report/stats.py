@@ -268,3 +268,34 @@ def failure_table(rows: pd.DataFrame) -> pd.DataFrame:
                     "tasks": ", ".join(sorted(map(str, g["task"].unique()))),
                     "methods": ", ".join(sorted(map(str, (g["method"] + "/" + g["variant"]).unique())))})
     return pd.DataFrame(out, columns=cols).sort_values(["n_cells", "n_rows"], ascending=False, kind="mergesort")
+
+
+PAIRED_REFERENCE = ("ilo", "tuned")  # ILO with hyperparameters selected on the tuning images only
+
+
+def paired_differences(eval_rows: pd.DataFrame, reference: tuple[str, str] = PAIRED_REFERENCE,
+                       n_boot: int = 2000) -> pd.DataFrame:
+    """Per (task, level) and method (tuned variant): the mean over shared test images of
+    MSE(method) - MSE(reference) with a paired bootstrap 95% CI (images resampled together) and the
+    win rate (fraction of images where the method's MSE is lower). Negative = better than the reference."""
+    cols = ["task", "level", "method", "variant", "reference", "n", "mean_diff", "ci_low", "ci_high", "win_rate"]
+    df = ok_rows(eval_rows)
+    if "image_set" in df.columns and (df["image_set"] == "test").any():
+        df = df[df["image_set"] == "test"]
+    out = []
+    for (task, level), g in df.groupby(["task", "level"], sort=False):
+        ref = g[(g["method"] == reference[0]) & (g["variant"] == reference[1])].set_index("image_id")["mse"]
+        if ref.empty:
+            continue
+        for (method, variant), mg in g.groupby(["method", "variant"], sort=True):
+            if (method, variant) == reference or variant != "tuned":
+                continue
+            both = mg.set_index("image_id")["mse"].to_frame("m").join(ref.rename("r"), how="inner").dropna()
+            d = (both["m"] - both["r"]).to_numpy()
+            if len(d) == 0:
+                continue
+            lo, hi = bootstrap_ci(d, n=n_boot)
+            out.append({"task": task, "level": level, "method": method, "variant": variant,
+                        "reference": "/".join(reference), "n": len(d), "mean_diff": float(d.mean()),
+                        "ci_low": lo, "ci_high": hi, "win_rate": float((d < 0).mean())})
+    return sort_by_difficulty(pd.DataFrame(out, columns=cols))

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from bench.report.axes import sort_by_difficulty
-from bench.report.stats import failure_table, ilo_composite, select_best, summarize
+from bench.report.stats import failure_table, ilo_composite, paired_differences, select_best, summarize
 
 
 # ============================================================================ markdown
@@ -90,4 +90,5 @@ def build_tables(rows: pd.DataFrame, n_boot: int = 2000) -> dict[str, pd.DataFra
     summary = sort_by_difficulty(summarize(rows, n_boot=n_boot))
     comp_summary = sort_by_difficulty(summarize(comp_rows, n_boot=n_boot)) if len(comp_rows) else summary.iloc[0:0]
     return {"summary": summary, "composite_summary": comp_summary, "ilo_choices": choices,
-            "tuning_choices": select_best(rows, include_unsuccessful=True), "failures": failure_table(rows)}
+            "tuning_choices": select_best(rows, include_unsuccessful=True), "failures": failure_table(rows),
+            "paired": paired_differences(eval_rows, n_boot=n_boot)}
