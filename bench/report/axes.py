@@ -26,10 +26,14 @@ class TaskAxis:
     def hardest(self, levels: Iterable[float]) -> float:
         return max(levels, key=self.difficulty_key)
 
+    @property
+    def short_meaning(self) -> str:
+        """The level's meaning up to its first qualification (the task plugin's full text is in the tables)."""
+        return self.level_meaning.split(";")[0].split(" (")[0]
+
     def axis_label(self, width: int = 38) -> str:
         direction = "lower = harder" if self.harder_when == "lower" else "higher = harder"
-        text = f"level: {self.level_meaning}"
-        return textwrap.fill(text, width) + f"\n(ordered easy \u2192 hard; {direction})"
+        return textwrap.fill(f"level: {self.short_meaning}", width) + f"\n(ordered easy \u2192 hard; {direction})"
 
 
 def task_axis(name: str) -> TaskAxis:

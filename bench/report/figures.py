@@ -48,8 +48,18 @@ def series_labels(df: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
         elif mains.get(m) == v:
             labels.append(MAIN_LABELS[m]), is_main.append(True)
         else:
-            labels.append(f"{m}: {v}"), is_main.append(False)
+            labels.append(variant_label(m, v)), is_main.append(False)
     return pd.Series(labels, index=df.index), pd.Series(is_main, index=df.index)
+
+
+VARIANT_NAMES = {"tuned": "tuned", "ilo_paper": "paper schedule"}
+
+
+def variant_label(method: str, variant: str) -> str:
+    """A raw series' legend entry in display names, e.g. "ILO (paper schedule)", "ILO-unreg. (tuned)"."""
+    from bench.report.recon_grid import display_name
+
+    return f"{display_name(method)} ({VARIANT_NAMES.get(variant, variant)})"
 
 
 def palette(labels: list[str]) -> dict[str, Any]:
@@ -192,8 +202,8 @@ def _draw_series(ax, tdf: pd.DataFrame, metric: str, pos: dict[float, int], colo
             ax.errorbar(x, y, yerr=[y - lo, hi - y], fmt="o" if main else "s", color=color, capsize=3,
                         markersize=6 if main else 4, alpha=1.0 if main else 0.7, label=label)
             continue
-        ax.plot(x, y, marker="o" if main else None, linestyle="-" if main else "--", linewidth=2 if main else 1.1,
-                markersize=4, color=color, alpha=1.0 if main else 0.75, label=label)
+        ax.plot(x, y, marker="o" if main else "s", linestyle="-" if main else "--", linewidth=2 if main else 1.5,
+                markersize=4 if main else 3, color=color, alpha=1.0 if main else 0.9, label=label)
         if main:
             ax.fill_between(x, lo, hi, color=color, alpha=0.2, linewidth=0)
 
@@ -330,8 +340,7 @@ def paired_figure(paired: pd.DataFrame, out: Path) -> dict[str, Path]:
         ax.set_xticks(list(pos.values()), [f"{lv:g}" for lv in pos])
         ax.set_title(f"{task} (harder to the right)", fontsize=9)
         ax.set_xlim(-0.5, len(pos) - 0.5)
-        short = axis.level_meaning.split(";")[0].split(" (")[0]
-        ax.set_xlabel(textwrap.fill(short, 40), fontsize=8)
+        ax.set_xlabel(textwrap.fill(axis.short_meaning, 40), fontsize=8)
     axes[0][0].set_ylabel("MSE(method) - MSE(ILO), per image\n(mean, paired 95% CI; < 0: better than ILO)", fontsize=8)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=_legend_cols(width, len(labels)), fontsize=8, frameon=False)
