@@ -264,7 +264,7 @@ def test_missing_clip_weights_stop_before_any_reconstruction(tmp_path, monkeypat
     monkeypatch.setenv("SGILO_BENCH_CACHE", str(tmp_path / "cache"))
     args = ["--prior", "tiny", "--classifier", "clip", "--clip-groups", ",".join(TINY_GROUPS), "--executor", "debug",
             "--wandb", "disabled", "--out", str(tmp_path / "f")]
-    assert main(args + ["--dry-run"]) == 0
+    assert main(args + ["--dry-run"]) == 2  # a dry run that finds a missing file says so in its exit code
     assert "open_clip_ViT-B-32_openai.bin" in capsys.readouterr().out
     assert main(args) == 2
     assert "open_clip_ViT-B-32_openai.bin" in capsys.readouterr().err and not (tmp_path / "f").exists()

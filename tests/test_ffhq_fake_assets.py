@@ -128,7 +128,7 @@ def test_empty_cache_dry_run_lists_every_missing_file(tmp_path, capsys, monkeypa
 
     # the fairness command (ILO + SGILO defaults: 3 SGILO rounds -> layers 0 and 1)
     assert fairness_main(["--prior", "ffhq", "--dry-run", "--executor", "local", "--wandb", "disabled",
-                          "--out", str(tmp_path / "fair")]) == 0
+                          "--out", str(tmp_path / "fair")]) == 2
     listed = capsys.readouterr().out.split("missing (the run would stop)")[1]
     for name in ["stylegan2-ffhq-config-f.pt", "sgilo_layer1.pth", "sgilo_layer2.pth", "open_clip_ViT-B-32_openai.bin",
                  "SGILO_BENCH_FFHQ_DIR"]:
@@ -145,13 +145,13 @@ def test_fake_assets_dry_run_reports_nothing_missing(ffhq_world, tmp_path, capsy
         assert sweep_main(["--tasks", "inpaint,cs", "--prior", prior, "--executor", "local", "--wandb", "disabled",
                            "--n-test", "1", "--dry-run", "--out", str(tmp_path / prior)]) == 0
         text = capsys.readouterr().out
-        assert "tune stage" in text and "missing" not in text, text
+        assert "tune stage" in text and "missing for prior" not in text and "problems" not in text, text
         assert missing_assets(prior, [0, 1]) == []
     assert [m for m in missing_assets("ffhq", [2]) if "sgilo_syn_layer3.pth" in m]  # left out on purpose
 
     # fairness: the generator, scores and images are there; only CLIP's weights (not faked: 600 MB) are not
     assert fairness_main(["--prior", "ffhq", "--dry-run", "--executor", "local", "--wandb", "disabled",
-                          "--out", str(tmp_path / "fair")]) == 0
+                          "--out", str(tmp_path / "fair")]) == 2  # CLIP's weights are missing
     text = capsys.readouterr().out
     assert "man 1, woman 1" in text
     listed = text.split("missing (the run would stop):")[1].strip().splitlines()

@@ -156,7 +156,8 @@ def _execute(cfg: FairnessConfig, planned: Planned, executor: str, chunk: int, c
 
 
 def run_fairness(cfg: FairnessConfig, dry_run: bool = False, command: str = "", plan_only: bool = False) -> int:
-    """Exit code 0 (done, planned or dry run), 1 (every cell failed), 2 (a problem found before any cell ran)."""
+    """Exit code 0 (done, planned, or a dry run with nothing missing), 1 (every cell failed), 2 (a problem
+    found before any cell ran, or missing files in a dry run)."""
     try:
         planned = plan_run(cfg, dry_run)
         executor = resolve_executor(cfg.execution.executor)
@@ -165,7 +166,7 @@ def run_fairness(cfg: FairnessConfig, dry_run: bool = False, command: str = "", 
             print(describe(cfg, executor, planned))
             if planned.missing:
                 print("\nmissing (the run would stop):\n  - " + "\n  - ".join(planned.missing))
-            return 0
+            return 2 if planned.missing else 0
         if planned.missing:
             raise StopRun("cannot run; missing:\n  - " + "\n  - ".join(planned.missing))
         if cfg.results and smoke_reason(cfg):
