@@ -278,3 +278,18 @@ def test_dry_run_says_what_will_be_reported_unavailable(tmp_path, capsys, monkey
     out = capsys.readouterr().out
     assert "optional (the sweep runs without it)" in out and "alexnet-owt-7be5be79.pth" in out
     assert "reported as 'unavailable'" in out
+
+
+def test_too_few_tuning_images_are_named_before_any_cell(tmp_path, monkeypatch, capsys):
+    from PIL import Image
+
+    images = tmp_path / "ffhq"
+    for sub, n in (("tune", 3), ("test", 2)):
+        (images / sub).mkdir(parents=True)
+        for i in range(n):
+            Image.new("RGB", (64, 64)).save(images / sub / f"{i:05d}.png")
+    monkeypatch.setenv("SGILO_BENCH_FFHQ_DIR", str(images))
+    monkeypatch.setenv("SGILO_BENCH_CACHE", str(tmp_path / "cache"))
+    assert main(["--prior", "ffhq", "--tasks", "inpaint", "--methods", "csgm", "--n-test", "2", "--dry-run",
+                 "--executor", "local", "--out", str(tmp_path / "s")]) == 2
+    assert "the protocol needs 8 tune images but 'ffhq' has 3" in capsys.readouterr().out
