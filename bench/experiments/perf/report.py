@@ -159,21 +159,31 @@ def plot_throughput(run: dict, path: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from matplotlib.lines import Line2D
+
     scales = sorted({r["scale"] for r in rows})
-    fig, axes = plt.subplots(1, len(scales), figsize=(5 * len(scales), 3.6), squeeze=False)
+    series = {"bare_seconds": ("bare G fwd+bwd", "black"), "csgm": ("CSGM", "#0072B2"), "ilo": ("ILO", "#E69F00"),
+              "ilo_unreg": ("ILO-unreg.", "#CC79A7"), "sgilo": ("SGILO", "#009E73")}
+    styles = ["-", "--", ":", "-."]  # one line style per round; colour = method
+    fig, axes = plt.subplots(1, len(scales), figsize=(5 * len(scales), 4.2), squeeze=False)
+    rounds_seen: set[int] = set()
     for ax, scale in zip(axes[0], scales):
         for rnd in sorted({r["round"] for r in rows if r["scale"] == scale}):
-            for what, style in (("bare_seconds", ":"), ("csgm", "-"), ("ilo", "-"), ("ilo_unreg", "--"), ("sgilo", "-.")):
+            for what, (_label, color) in series.items():
                 sel = sorted((r["batch"], r[what]) for r in rows if r["scale"] == scale and r["round"] == rnd and what in r)
-                if len(sel) < 2:
-                    continue
-                label = f"{'bare G' if what == 'bare_seconds' else what}, round {rnd}"
-                ax.plot([b for b, _ in sel], [b / t for b, t in sel], style, marker="o", ms=3, label=label)
+                if len(sel) >= 2:
+                    rounds_seen.add(rnd)
+                    ax.plot([b for b, _ in sel], [b / t for b, t in sel], styles[rnd % len(styles)], color=color,
+                            marker="o", ms=3)
         ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="image-steps per second", title=scale)
         ax.set_xticks(sorted({r["batch"] for r in rows}), labels=[str(b) for b in sorted({r["batch"] for r in rows})])
-        ax.legend(fontsize=6, ncol=2)
-    fig.suptitle(f"throughput on {run['machine'].get('gpu') or run['machine']['cpu']}", fontsize=9)
-    fig.tight_layout()
+    handles = [Line2D([], [], color=c, marker="o", ms=3, label=lab) for lab, c in series.values()]
+    handles += [Line2D([], [], color="gray", linestyle=styles[r % len(styles)], label=f"round {r}")
+                for r in sorted(rounds_seen)]
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 5), fontsize=8, frameon=False)
+    fig.suptitle(f"throughput on {run['machine'].get('gpu') or run['machine']['cpu']} "
+                 f"(colour: method, line: round)", fontsize=9)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
