@@ -151,13 +151,20 @@ def _execute_local(chunks, store, workers, max_attempts, wandb_mode, state, repo
     """Worker processes in rounds: a crashed worker (killed for memory, a segfault: the pool breaks)
     is a failed attempt of its unfinished cells, which the next round runs again in a fresh pool
     while attempts remain."""
+    _in_rounds(chunks, store, max_attempts,
+               lambda todo: _local_round(todo, store, workers, max_attempts, wandb_mode, state, report))
+
+
+def _in_rounds(chunks, store, max_attempts: int, run_round) -> None:
+    """Run ``chunks``; then, while attempts remain, the unfinished cells of the chunks whose worker or
+    job died (``run_round(todo)`` returns those chunks)."""
     todo = chunks
     for _round in range(max_attempts):
         todo = [[c for c in ch if not store.is_done(c)] for ch in todo]
         todo = [ch for ch in todo if ch]
         if not todo:
             return
-        todo = _local_round(todo, store, workers, max_attempts, wandb_mode, state, report)
+        todo = run_round(todo)
 
 
 def _local_round(chunks, store, workers, max_attempts, wandb_mode, state, report) -> list[list[Cell]]:
@@ -201,38 +208,36 @@ def _execute_slurm(chunks, store, cfg: SlurmConfig, max_attempts, wandb_mode, st
     if cfg.account:
         params["slurm_account"] = cfg.account
     ex.update_parameters(**params)
-    todo = chunks
-    for _round in range(max_attempts):
-        todo = [[c for c in ch if not store.is_done(c)] for ch in todo]
-        todo = [ch for ch in todo if ch]
-        if not todo:
-            return
-        args = [[c.to_dict() for c in ch] for ch in todo]
-        jobs = ex.map_array(ChunkJob(), args, [str(store.root)] * len(args), [max_attempts] * len(args),
-                            [wandb_mode] * len(args))
-        state["running"] = len(jobs)
-        report()
-        died: list[list[Cell]] = []
-        pending = dict(zip(jobs, todo))
-        while pending:
-            time.sleep(2)
-            for job in [j for j in pending if j.done()]:
-                ch = pending.pop(job)
-                try:
-                    c = job.result()
-                    state["done"] += c["ok"] + c["failed"] + c["skipped"]
-                    state["failed"] += c["failed"]
-                except Exception as err:  # noqa: BLE001 - cancelled, timed out, node failure
-                    reason = f"SLURM job {job.job_id} did not finish: {type(err).__name__}: {str(err).splitlines()[0][:300]}"
-                    left = [cell for cell in ch if not store.is_done(cell)]
-                    for cell in left:
-                        verdict = store.record(failed_result(cell, reason), max_attempts=max_attempts)
-                        if verdict == "failed":
-                            state["done"] += 1
-                            state["failed"] += 1
-                    done_now = len(ch) - len(left)
-                    state["done"] += done_now
-                    died.append([cell for cell in left if not store.is_done(cell)])
-                state["running"] = len(pending)
-                report()
-        todo = [ch for ch in died if ch]
+    _in_rounds(chunks, store, max_attempts, lambda todo: _slurm_round(ex, todo, store, max_attempts, wandb_mode,
+                                                                      state, report))
+
+
+def _slurm_round(ex, todo, store, max_attempts, wandb_mode, state, report) -> list[list[Cell]]:
+    """One job array over ``todo``, waited for; returns the unfinished cells of jobs that died."""
+    args = [[c.to_dict() for c in ch] for ch in todo]
+    jobs = ex.map_array(ChunkJob(), args, [str(store.root)] * len(args), [max_attempts] * len(args),
+                        [wandb_mode] * len(args))
+    state["running"] = len(jobs)
+    report()
+    died: list[list[Cell]] = []
+    pending = dict(zip(jobs, todo))
+    while pending:
+        time.sleep(2)
+        for job in [j for j in pending if j.done()]:
+            ch = pending.pop(job)
+            try:
+                c = job.result()
+                state["done"] += c["ok"] + c["failed"] + c["skipped"]
+                state["failed"] += c["failed"]
+            except Exception as err:  # noqa: BLE001 - cancelled, timed out, node failure
+                reason = f"SLURM job {job.job_id} did not finish: {type(err).__name__}: {str(err).splitlines()[0][:300]}"
+                left = [cell for cell in ch if not store.is_done(cell)]
+                for cell in left:
+                    if store.record(failed_result(cell, reason), max_attempts=max_attempts) == "failed":
+                        state["done"] += 1
+                        state["failed"] += 1
+                state["done"] += len(ch) - len(left)
+                died.append([cell for cell in left if not store.is_done(cell)])
+            state["running"] = len(pending)
+            report()
+    return died
