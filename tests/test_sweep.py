@@ -293,3 +293,17 @@ def test_too_few_tuning_images_are_named_before_any_cell(tmp_path, monkeypatch, 
     assert main(["--prior", "ffhq", "--tasks", "inpaint", "--methods", "csgm", "--n-test", "2", "--dry-run",
                  "--executor", "local", "--out", str(tmp_path / "s")]) == 2
     assert "the protocol needs 8 tune images but 'ffhq' has 3" in capsys.readouterr().out
+
+
+def test_ffhq_dry_run_without_lpips_backbone_exits_2_unless_allowed(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SGILO_BENCH_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-hub"))
+    monkeypatch.delenv("SGILO_BENCH_FFHQ_DIR", raising=False)
+    args = ["--prior", "ffhq", "--tasks", "inpaint", "--methods", "csgm", "--dry-run", "--executor", "local"]
+    assert main(args) == 2
+    listed = capsys.readouterr().out.split("missing for prior 'ffhq'")[1]
+    assert "alexnet-owt-7be5be79.pth" in listed and "--allow-no-lpips" in listed
+    assert main(args + ["--allow-no-lpips"]) == 2  # still 2: the generator and images are missing too
+    out = capsys.readouterr().out
+    listed = out.split("missing for prior 'ffhq'")[1]
+    assert "alexnet" not in listed and "optional (the sweep runs without it)" in out

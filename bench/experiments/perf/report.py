@@ -158,7 +158,6 @@ def plot_throughput(run: dict, path: Path) -> Path | None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
     from matplotlib.lines import Line2D
 
     scales = sorted({r["scale"] for r in rows})

@@ -30,6 +30,7 @@ class SweepConfig:
     n_layers: int = 4  # rounds of the ILO paper schedule kept: the generator's depth or the world's cap
     steps_scale: float = 1.0  # multiplies every method's step counts (quick smoke runs)
     data: dict[str, str] = field(default_factory=dict)  # fingerprints of weights and images (catalog.data_identity)
+    allow_no_lpips: bool = False  # run a world that requires LPIPS without its backbone file (LPIPS "unavailable")
     execution: ExecutionOptions = field(default_factory=ExecutionOptions)
 
     @property
@@ -47,7 +48,7 @@ class SweepConfig:
         import json
 
         d = self.to_dict()
-        for k in ("execution", "out"):
+        for k in ("execution", "out", "allow_no_lpips"):
             d.pop(k)
         return json.loads(json.dumps(d, default=str))
 
@@ -56,7 +57,7 @@ def identity_differences(stored: dict, cfg: SweepConfig) -> list[str]:
     """Human-readable differences between a stored config.json and ``cfg`` (empty: the same sweep)."""
     new = cfg.identity()
     old = {k: v for k, v in stored.items() if k not in ("execution", "out", "slurm", "executor", "workers",
-                                                          "chunk_size", "max_attempts", "wandb")}
+                                                          "chunk_size", "max_attempts", "wandb", "allow_no_lpips")}
     keys = sorted(set(new) | set(old))
     return [f"{k}: stored {old.get(k, '(absent)')!r}, now {new.get(k, '(absent)')!r}" for k in keys
             if old.get(k) != new.get(k)]

@@ -32,13 +32,23 @@ def _dry_run(cfg: SweepConfig, store: ResultStore, executor: str, chunk: int, tu
     if conflict:
         print("\n" + conflict)
     note = _lpips_note()
-    if note:
+    if note and not _required_lpips(cfg):
         print(f"\noptional (the sweep runs without it):\n  - {note}")
     if missing:
         print(f"\nmissing for prior {cfg.prior!r} (the sweep would stop):\n  - " + "\n  - ".join(missing))
     if problems:
         print("\nproblems (the sweep would stop):\n  - " + "\n  - ".join(problems))
     return 2 if missing or problems or conflict else 0
+
+
+def _required_lpips(cfg: SweepConfig) -> list[str]:
+    """The LPIPS backbone as a missing file when the world reports LPIPS (FFHQ) and --allow-no-lpips is not given."""
+    from bench.priors.catalog import get_world
+
+    note = _lpips_note()
+    if not note or not get_world(cfg.prior).requires_lpips or cfg.allow_no_lpips:
+        return []
+    return [f"{note}; the {get_world(cfg.prior).name} world reports LPIPS (pass --allow-no-lpips to run without it)"]
 
 
 def _lpips_note() -> str:
@@ -121,7 +131,7 @@ def run_sweep(cfg: SweepConfig, dry_run: bool = False, plan_only: str | None = N
     executor = resolve_executor(cfg.execution.executor)
     chunk = default_chunk_size(cfg.execution.chunk_size, executor)
     tune = plan_tune(cfg)
-    missing = missing_assets(cfg.prior, score_layers(tune))
+    missing = missing_assets(cfg.prior, score_layers(tune)) + _required_lpips(cfg)
     problems = sweep_problems(cfg, tune, load=not missing)
     if dry_run:
         return _dry_run(cfg, store, executor, chunk, tune, missing, problems)
