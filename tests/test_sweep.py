@@ -228,7 +228,9 @@ def test_preflight_names_every_problem_before_any_cell(tmp_path, capsys):
 def test_ctrl_c_ends_with_a_message_not_a_traceback(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     out = tmp_path / "interrupted"
-    proc = subprocess.Popen([sys.executable, "-m", "bench.sweep", *TINY_ARGS, "--out", str(out), "--executor", "debug"],
+    # --steps-scale 4 (the last one given wins): long enough that the run is still going when interrupted
+    proc = subprocess.Popen([sys.executable, "-m", "bench.sweep", *TINY_ARGS, "--steps-scale", "4", "--out", str(out),
+                             "--executor", "debug"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and not ((out / "cells").exists() and any((out / "cells").iterdir())):
@@ -264,7 +266,7 @@ def test_corrupt_checkpoint_is_named_before_any_cell(tmp_path, monkeypatch, caps
     monkeypatch.setenv("SGILO_BENCH_CACHE", str(cache))
     monkeypatch.setenv("SGILO_BENCH_FFHQ_DIR", str(images))
     args = ["--prior", "ffhq", "--tasks", "inpaint", "--methods", "csgm", "--n-test", "1", "--executor", "debug",
-            "--wandb", "disabled", "--out", str(tmp_path / "s")]
+            "--wandb", "disabled", "--allow-no-lpips", "--out", str(tmp_path / "s")]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "stylegan2-ffhq-config-f.pt: cannot read a generator checkpoint" in err and "weights_only" not in err
