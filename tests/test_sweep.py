@@ -231,7 +231,10 @@ def test_ctrl_c_ends_with_a_message_not_a_traceback(tmp_path):
     # --steps-scale 4 (the last one given wins): long enough that the run is still going when interrupted
     proc = subprocess.Popen([sys.executable, "-m", "bench.sweep", *TINY_ARGS, "--steps-scale", "4", "--out", str(out),
                              "--executor", "debug"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # a shell that started us in the background ignores SIGINT and children inherit that;
+                            # restore the default so Python installs its KeyboardInterrupt handler, as in a terminal
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and not ((out / "cells").exists() and any((out / "cells").iterdir())):
         time.sleep(0.1)
