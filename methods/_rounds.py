@@ -130,8 +130,9 @@ def run_rounds(problem: Problem, prior: Prior, p: RoundParams, hook: RoundHook, 
                salt: int = 0, keep_states: bool = False) -> list[ImageResult]:
     """Solve a batch; with ``num_samples`` S > 1, S independent chains per image.
 
-    ``keep_states`` stores in each result's ``states`` the state after every round's layer
-    (e.g. ILO inversions of real images as training data for the score priors).
+    ``keep_states`` stores in each result's ``states`` the optimised intermediate states: for every round
+    r >= 1, its final state after layer r - 1 (ILO inversions of real images as training data for the
+    score priors, which model exactly what SGILO's rounds optimise).
     """
     t0 = time.perf_counter()
     keep_states = keep_states or problem.keep_states
@@ -251,8 +252,11 @@ def _end_round(run: _RunState, rnd: _Round, keep_states: bool) -> None:
     w = run.proxy(run.latent)
     prev = None if k == 0 else LayerState(rnd.ctx.h, run.state.skip, k - 1)
     run.state = run.g.synthesis(w, run.noises, start=k, end=k, state=prev, skip_mode=run.prior.skip_mode).detach()
-    if keep_states:
-        run.kept[k] = run.state.features.cpu()
+    if keep_states and rnd.ctx.h is not None:
+        # the round's optimised variable itself; the state derived from it for the next round (after layer k)
+        # is a function of it and was never optimised (until 2026-11-29 that derived state was kept instead,
+        # so a layer-k training set held G_k(optimised state k-1), not what round k+1 optimises)
+        run.kept[k - 1] = rnd.ctx.h.detach().cpu()
 
 
 @torch.no_grad()

@@ -42,12 +42,13 @@ def test_invert_train_install_for_a_world_defined_here(tmp_path):
     catalog.register_prior(TOY)
     out = tmp_path / "scores"
     common = ["--prior", "toy-scores", "--out", str(out)]
-    inv = ["invert", *common, "-n", "10", "--batch", "4", "--steps", "3,3", "--executor", "debug", "--wandb", "disabled"]
+    inv = ["invert", *common, "-n", "10", "--batch", "4", "--steps", "3,3,3", "--executor", "debug", "--wandb", "disabled"]
     assert main(inv) == 0
     layer0, layer1 = torch.load(out / "layer0.pt"), torch.load(out / "layer1.pt")
     g = tiny_generator()
     assert layer0.shape == (9, *g.layer_shape(0)) and layer1.shape == (9, *g.layer_shape(1))
     assert torch.load(out / "layer1_heldout.pt").shape[0] == 1  # the last tenth, never trained on
+    assert not (out / "layer2.pt").exists()  # only optimised states (rounds 1, 2 -> layers 0, 1) are kept
     summary = json.loads((out / "inversions.json").read_text())
     assert summary["images"] == 10 and summary["cells_failed"] == 0 and summary["mse_mean"] > 0
     rows = ResultStore(out).rows()
@@ -58,13 +59,27 @@ def test_invert_train_install_for_a_world_defined_here(tmp_path):
     assert {p.name: p.stat().st_mtime_ns for p in (out / "cells").iterdir()} == before
     assert torch.equal(torch.load(out / "layer0.pt"), layer0)
 
-    assert main(["train", *common, "--layer", "1", "--train-steps", "3", "--threads", "1"]) == 0
+    assert main(["train", *common, "--layer", "1", "--train-steps", "4", "--eval-every", "2", "--threads", "1"]) == 0
     assert main(["evaluate", *common, "--layer", "1", "--samples", "4"]) == 0
-    ev = json.loads((out / "evaluation_layer1.json").read_text())
+    model = out / "score_layer1"
+    ev = json.loads((model / "evaluation_layer1.json").read_text())
     assert set(ev["eps_mse"]) == {"t=0.01", "t=0.1", "t=0.5"} and ev["trivial_eps_mse"] == 1.0
-    assert (out / "langevin_layer1.png").exists() and "langevin_decoded" not in ev  # tiny has no quality measure
+    assert (model / "langevin_layer1.png").exists() and "langevin_decoded" not in ev  # tiny has no quality measure
+    assert [s for s, _ in ev["training"]["points"]] == [2, 4]  # the held-out curve, every --eval-every steps
+    assert ScorePrior.load(model / "score_prior.pt").metadata["eval_on"] == "held-out states"
+    # a named variant trains beside the default, and install picks the one asked for
+    assert main(["train", *common, "--layer", "1", "--train-steps", "2", "--threads", "1", "--variant", "adaln",
+                 "--time-conditioning", "adaln"]) == 0
+    assert main(["install", *common, "--layer", "1", "--variant", "adaln"]) == 0
+    assert catalog.load_prior("toy-scores").scores[1].config.time_conditioning == "adaln"
     assert main(["install", *common, "--layer", "1"]) == 0
-    assert catalog.load_prior("toy-scores").scores[1].layer == 1
+    assert catalog.load_prior("toy-scores").scores[1].config.time_conditioning == "official"
+    # the card lists the evaluated model, marks it installed, and draws its curve
+    assert main(["card", *common, "--results", str(tmp_path / "card")]) == 0
+    card = (tmp_path / "card" / "scores.md").read_text()
+    assert "| layer 1 `score_layer1`" in card and "| yes |" in card
+    assert (tmp_path / "card" / "score_training_curves.png").exists()
+    assert (INSTALLED["dir"] / "scores.md").read_text() == card
     assert main(["install", *common, "--layer", "0"]) == 2  # not trained: a message, not a traceback
 
 
@@ -81,7 +96,7 @@ def test_invert_stage_through_local_slurm(require_slurm, tmp_path):
     out = tmp_path / "scores-slurm"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "BENCH_SLURM_PARTITION": SLURM_PARTITION}
     p = subprocess.run([sys.executable, "-m", "bench.scores", "invert", "--prior", "tiny", "-n", "8", "--batch", "4",
-                        "--steps", "2,2", "--out", str(out), "--executor", "slurm", "--slurm-partition", require_slurm,
+                        "--steps", "2,2,2", "--out", str(out), "--executor", "slurm", "--slurm-partition", require_slurm,
                         "--slurm-gpus", "0", "--slurm-cpus", "1", "--slurm-mem-gb", "1", "--slurm-time-min", "10",
                         "--chunk-size", "1", "--wandb", "disabled"],
                        capture_output=True, text=True, timeout=400, cwd=ROOT, env=env)

@@ -4,6 +4,7 @@
     python -m bench.scores train --prior embedded --layer 1            # DSM on those states (resumable)
     python -m bench.scores evaluate --prior embedded --layer 1         # Figure-4 grid + statistics
     python -m bench.scores install --prior embedded --layer 1          # the prior now loads it as its layer-1 score
+    python -m bench.scores card --prior embedded --results results/embedded   # model card: bars, curves, grids
     python -m bench.scores invert --prior ffhq -n 70000 --dry-run      # what it needs and what it would cost
 
 The invert stage runs as cells on the sweep's executors (local processes, SLURM arrays via
@@ -33,6 +34,12 @@ from bench.scores.invert import DEFAULT_STEPS, InvertConfig, merge_states, plan_
 
 def _default_out(prior: str) -> Path:
     return Path("runs") / f"scores-{prior}"
+
+
+def _model_dir(a: argparse.Namespace) -> Path:
+    """The trained model's folder: ``score_layer<k>`` or, for a named variant, ``score_layer<k>-<variant>``."""
+    store = Path(a.out) if a.out else _default_out(a.prior)
+    return store / (f"score_layer{a.layer}" + (f"-{a.variant}" if a.variant else ""))
 
 
 def invert_config(a: argparse.Namespace) -> InvertConfig:
@@ -124,9 +131,11 @@ def run_train(a: argparse.Namespace) -> int:
     from bench.core.device import get_device
 
     prior = load_prior(a.prior, get_device(a.device or None))
-    cfg = ScoreTrainConfig(out=str(store / f"score_layer{a.layer}"), source="ilo", data=str(data), generator="",
+    heldout = store / f"layer{a.layer}_heldout.pt"
+    cfg = ScoreTrainConfig(out=str(_model_dir(a)), source="ilo", data=str(data), generator="",
                            layer=a.layer, steps=a.train_steps, minutes=a.minutes, threads=a.threads,
-                           device=a.device or "", stats=a.stats, time_conditioning=a.time_conditioning)
+                           device=a.device or "", stats=a.stats, time_conditioning=a.time_conditioning,
+                           heldout=str(heldout) if heldout.exists() else "", eval_every=a.eval_every)
     print(f"wrote {train(cfg, g=prior.generator.cpu())}")
     return 0
 
@@ -136,7 +145,7 @@ def run_install(a: argparse.Namespace) -> int:
     from bench.priors.score_prior import ScorePrior
 
     spec = get_spec(validate_prior(a.prior, _prior_names()))
-    src = (Path(a.out) if a.out else _default_out(a.prior)) / f"score_layer{a.layer}" / "score_prior.pt"
+    src = _model_dir(a) / "score_prior.pt"
     if not src.exists():
         print(f"{src} is missing: run `python -m bench.scores train --prior {a.prior} --layer {a.layer}` first",
               file=sys.stderr)
@@ -162,14 +171,28 @@ def run_evaluate(a: argparse.Namespace) -> int:
 
     validate_prior(a.prior, _prior_names())
     store = Path(a.out) if a.out else _default_out(a.prior)
-    score = store / f"score_layer{a.layer}" / "score_prior.pt"
+    score = _model_dir(a) / "score_prior.pt"
     heldout = store / f"layer{a.layer}_heldout.pt"
     for path, stage in ((score, "train"), (heldout, "invert")):
         if not path.exists():
             print(f"{path} is missing: run `python -m bench.scores {stage} --prior {a.prior}` first", file=sys.stderr)
             return 2
-    res = evaluate_layer(a.prior, a.layer, score, heldout, store, n=a.samples)
+    res = evaluate_layer(a.prior, a.layer, score, heldout, score.parent, n=a.samples)
     print(json.dumps({k: v for k, v in res.items() if k != "training"}, indent=1))
+    return 0
+
+
+def run_card(a: argparse.Namespace) -> int:
+    from bench.scores.card import write_card
+
+    validate_prior(a.prior, _prior_names())
+    store = Path(a.out) if a.out else _default_out(a.prior)
+    try:
+        card = write_card(a.prior, store, Path(a.results) if a.results else store)
+    except FileNotFoundError as err:
+        print(err, file=sys.stderr)
+        return 2
+    print(f"wrote {card}")
     return 0
 
 
@@ -200,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="normalisation statistics (default official: one min/max pair)")
     tr.add_argument("--time-conditioning", default="official", choices=["official", "adaln"],
                     help="score ViT variant: the official per-token time offset, or adaptive LayerNorm (ours)")
+    tr.add_argument("--eval-every", type=int, default=500,
+                    help="steps between held-out DSM evaluations (the training curve; 0: only at the end)")
     tr.add_argument("--threads", type=int, default=2)
     tr.add_argument("--device", default="", help="cpu, cuda, ...; default $BENCH_DEVICE or auto")
     ev = sub.add_parser("evaluate", help="the Figure-4 grid and the statistics of one trained layer prior")
@@ -207,12 +232,19 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--samples", type=int, default=1000, help="Langevin samples and held-out states to decode")
     ins = sub.add_parser("install", help="make the trained prior the world's score model of its layer")
     ins.add_argument("--layer", type=int, required=True)
-    for s in (inv, tr, ev, ins):
+    cd = sub.add_parser("card", help="the model card (bars, training curves, Figure-4 grids) of every evaluated model")
+    cd.add_argument("--results", default=None, help="folder for the card and its figures (default: the pipeline's "
+                    "folder); the card is also copied beside the installed weights")
+    for s in (inv, tr, ev, ins, cd):
         s.add_argument("--prior", default="embedded", help="prior whose world's training images are used")
         s.add_argument("--out", default=None, help="the pipeline's folder (default runs/scores-<prior>)")
+    for s in (tr, ev, ins):
+        s.add_argument("--variant", default="", help="name of a training variant: its model lives in "
+                       "score_layer<k>-<variant>/ beside the default score_layer<k>/ (e.g. to compare architectures)")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    stages = {"invert": run_invert, "train": run_train, "evaluate": run_evaluate, "install": run_install}
+    stages = {"invert": run_invert, "train": run_train, "evaluate": run_evaluate, "install": run_install,
+              "card": run_card}
     return run_main(build_parser(), argv, lambda a: stages[a.stage](a))

@@ -109,8 +109,52 @@ def evaluate_layer(prior_name: str, layer: int, score_file: Path, heldout: Path,
     if quality is not None:
         res["langevin_decoded"] = quality(samples)
         res["real_states_decoded"] = quality(real_decoded)
+        res["generator_samples"] = quality(generator_images(g, n, seed + 1))  # same n: FID is biased by n
+    res["bars"] = score_bars(res)
     atomic_write_json(out / f"evaluation_layer{layer}.json", res, indent=1)
     return res
+
+
+@torch.no_grad()
+def generator_images(g, n: int, seed: int, batch: int = 500) -> torch.Tensor:
+    """``n`` ordinary samples of the generator (mapping network, fresh noise) in [-1, 1]."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.cat([g.synthesis(ordinary_styles(g, b, gen), g.make_noise(b, generator=gen)).skip.clamp(-1, 1)
+                      for b in (min(batch, n - i) for i in range(0, n, batch))])
+
+
+# The bars a layer score prior must meet to count as a prior of its layer (issue 14): decoded Langevin
+# samples within 2x the FID of real states decoded the same way and 5x the generator's, every class
+# between 5% and 15% of the samples, and a training curve that had flattened (held-out DSM changing by
+# less than 2% over the last quarter of training).
+FID_VS_REAL_STATES = 2.0
+FID_VS_GENERATOR = 5.0
+CLASS_SHARE_RANGE = (0.05, 0.15)
+PLATEAU_TOLERANCE = 0.02
+
+
+def score_bars(res: dict) -> list[dict]:
+    """Each bar as {"bar", "measured", "limit", "passed"} (``passed`` None: not measurable in this world)."""
+    bars = []
+    lang, real, gen = (res.get(k) for k in ("langevin_decoded", "real_states_decoded", "generator_samples"))
+    if lang and "fid_vs_test" in lang:
+        for name, other, limit in (("FID / FID of real states decoded", real, FID_VS_REAL_STATES),
+                                   ("FID / FID of generator samples", gen, FID_VS_GENERATOR)):
+            ratio = lang["fid_vs_test"] / max(other["fid_vs_test"], 1e-12)
+            bars.append({"bar": name, "measured": round(ratio, 2), "limit": f"<= {limit:g}", "passed": ratio <= limit})
+    if lang and "class_shares" in lang:
+        lo, hi = min(lang["class_shares"].values()), max(lang["class_shares"].values())
+        ok = CLASS_SHARE_RANGE[0] <= lo and hi <= CLASS_SHARE_RANGE[1]
+        bars.append({"bar": "class shares (min, max)", "measured": [lo, hi],
+                     "limit": f"in [{CLASS_SHARE_RANGE[0]:g}, {CLASS_SHARE_RANGE[1]:g}]", "passed": ok})
+    eps = res["eps_mse"].get("t=0.01")
+    bars.append({"bar": "noise-prediction MSE at t = 0.01 (trivial predictor: 1.0)", "measured": eps,
+                 "limit": "< 1.0 (reported)", "passed": eps is not None and eps < 1.0})
+    change = res.get("training", {}).get("relative_change_over_tail")
+    bars.append({"bar": "held-out DSM change over the last quarter of training", "measured": change,
+                 "limit": f"|change| < {PLATEAU_TOLERANCE:g}",
+                 "passed": None if change is None else abs(change) < PLATEAU_TOLERANCE})
+    return bars
 
 
 def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> Path:

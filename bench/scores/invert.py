@@ -22,7 +22,7 @@ from bench.priors.prior import Prior
 from methods._core import Problem
 from methods._rounds import RoundHook, run_rounds
 
-DEFAULT_STEPS = (60, 60, 60)  # rounds starting at layers 0, 1, 2: states after layers 0, 1, 2
+DEFAULT_STEPS = (60, 60, 60)  # rounds starting at layers 0, 1, 2: optimised states after layers 0 and 1
 HELDOUT_FRACTION = 10  # one tenth of the inverted images is held out for evaluation
 STATES = "states"  # sub-folder of the store with each cell's saved images and states
 

@@ -209,6 +209,8 @@ class ScoreTrainConfig:
     minutes: float = 120.0  # wall budget of this invocation
     ckpt_minutes: float = 3.0
     eval_samples: int = 512
+    heldout: str = ""  # .pt states never trained on: the training curve's held-out DSM (else training samples)
+    eval_every: int = 500  # steps between held-out DSM evaluations of the EMA weights (0: only at the end)
     seed: int = 0
     threads: int = 2
     device: str = "cpu"
@@ -287,6 +289,7 @@ class _ScoreRun:
     recent: list[float] = field(default_factory=list)
     lo: float | list[float] = 0.0  # normalisation statistics (per channel: lists)
     hi: float | list[float] = 0.0
+    eval_y: torch.Tensor | None = None  # normalised evaluation states, loaded on first use
 
     @property
     def ckpt_path(self) -> Path:
@@ -394,6 +397,10 @@ def _train_loop(run: _ScoreRun, log, progress: bool) -> None:
             row = {"step": run.step, "seconds": round(run.seconds, 1), "loss": sum(run.recent) / len(run.recent)}
             log.write(json.dumps(row) + "\n")
             log.flush()
+        if cfg.eval_every and run.step % cfg.eval_every == 0:
+            log.write(json.dumps({"step": run.step, "eval_dsm": round(_eval_ema(run), 5)}) + "\n")
+            log.flush()
+            run.model.train()
         if time.time() - last_ckpt > cfg.ckpt_minutes * 60:
             _save_checkpoint(run)
             last_ckpt = time.time()
@@ -418,19 +425,41 @@ def _train_step(run: _ScoreRun) -> torch.Tensor:
     return loss
 
 
+def _ema_model(run: _ScoreRun) -> ScoreViT:
+    """A CPU copy of the EMA weights in eval mode."""
+    model = ScoreViT(run.vit_cfg)
+    load_official_state_dict(model, {k: v.cpu() for k, v in run.ema.state_dict().items()})
+    return model.eval()
+
+
+def _eval_states(run: _ScoreRun) -> torch.Tensor:
+    """The evaluation states: up to ``eval_samples`` held-out states when ``cfg.heldout`` is set (the curve
+    then measures generalisation, not memorisation), else fixed-seed training samples."""
+    cfg = run.cfg
+    if cfg.heldout:
+        return load_ilo_dataset(cfg.heldout)[: cfg.eval_samples]
+    return run.src.calibration(cfg.eval_samples, cfg.seed + 4)
+
+
+def _eval_ema(run: _ScoreRun) -> float:
+    """Held-out DSM (uniform t, fixed noise seed) of the current EMA weights."""
+    if run.eval_y is None:
+        run.eval_y = normalize(_eval_states(run), run.lo, run.hi)
+    return eval_dsm(_ema_model(run), run.sde, run.eval_y, eps=run.cfg.eps)
+
+
 def _save_final_prior(run: _ScoreRun) -> tuple[Path, float, float]:
     """Evaluate the EMA weights and write ``score_prior.pt``; returns its path, the eval DSM and the train loss."""
     cfg, lo, hi, step = run.cfg, run.lo, run.hi, run.step
-    final_model = ScoreViT(run.vit_cfg)
-    load_official_state_dict(final_model, {k: v.cpu() for k, v in run.ema.state_dict().items()})
-    final_model.eval()
-    eval_y = normalize(run.src.calibration(cfg.eval_samples, cfg.seed + 4), lo, hi)
-    eval_loss = eval_dsm(final_model, run.sde, eval_y, eps=cfg.eps)
+    final_model = _ema_model(run)
+    eval_loss = _eval_ema(run)
     train_loss = sum(run.recent) / len(run.recent) if run.recent else float("nan")
     meta = {"source": cfg.source, "data": cfg.data, "generator": cfg.generator if cfg.source == "syn" else "",
             "noise_mode": cfg.noise_mode, "norm_method": cfg.stats, "steps": step, "seconds": round(run.seconds, 1),
             "weighting": cfg.weighting, "eps": cfg.eps, "ema": cfg.ema, "batch": cfg.batch, "lr": cfg.lr,
-            "final_train_loss": train_loss, "final_eval_dsm": eval_loss, "finished": step >= cfg.steps}
+            "final_train_loss": train_loss, "final_eval_dsm": eval_loss, "finished": step >= cfg.steps,
+            "eval_on": "held-out states" if cfg.heldout else "training samples",
+            "time_conditioning": cfg.time_conditioning}
     prior = ScorePrior(final_model, run.sde, lo, hi, cfg.layer, meta)
     path = prior.save(run.out / "score_prior.pt")
     return path, eval_loss, train_loss

@@ -1,0 +1,199 @@
+"""The model card of a world's layer score priors, written from the pipeline's measured files only.
+
+    python -m bench.scores card --prior embedded --results results/embedded
+
+Reads, under the pipeline's folder: ``inversions.json`` (the training data), and every trained model
+folder ``score_layer<k>[-<variant>]/`` that has an ``evaluation_layer<k>.json`` (run ``evaluate`` first).
+Writes ``scores.md`` (with the bars of :func:`bench.scores.evaluate.score_bars`, pass or fail, and which
+model is installed), the held-out training curves ``score_training_curves.png`` and copies of each
+model's Figure-4 grid, into ``--results``; the card is also copied next to the installed weights.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+
+def evaluated_models(store: Path) -> list[tuple[Path, dict]]:
+    """(model folder, its evaluation) for every evaluated model, by layer then variant name."""
+    found = []
+    for folder in sorted(store.glob("score_layer*")):
+        evals = sorted(folder.glob("evaluation_layer*.json"))
+        if folder.is_dir() and evals:
+            found.append((folder, json.loads(evals[0].read_text())))
+    return sorted(found, key=lambda fe: (fe[1]["layer"], fe[0].name))
+
+
+def installed_model(folder: Path, score_dir: Path | None, layer: int) -> bool:
+    """Whether ``folder``'s weights are the ones installed for ``layer`` (same bytes)."""
+    if score_dir is None:
+        return False
+    dest, src = score_dir / f"score_layer{layer}.pt", folder / "score_prior.pt"
+    return dest.exists() and src.exists() and dest.read_bytes() == src.read_bytes()
+
+
+def label(folder: Path, ev: dict) -> str:
+    arch = ev["architecture"]
+    return (f"layer {ev['layer']} `{folder.name}` ({arch.get('time_conditioning', 'official')} time conditioning, "
+            f"{ev['normalisation']} normalisation)")
+
+
+def _fmt(v) -> str:
+    if isinstance(v, list):
+        return "(" + ", ".join(_fmt(x) for x in v) + ")"
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def bars_table(models: list[tuple[Path, dict]], installed: dict[str, bool]) -> list[str]:
+    lines = ["| model | installed | " + " | ".join(b["bar"] for b in models[0][1]["bars"]) + " |",
+             "|---|---|" + "---|" * len(models[0][1]["bars"])]
+    for folder, ev in models:
+        cells = [f"{_fmt(b['measured'])} ({b['limit']}: {'pass' if b['passed'] else 'n/a' if b['passed'] is None else 'FAIL'})"
+                 for b in ev["bars"]]
+        lines.append(f"| {label(folder, ev)} | {'yes' if installed[folder.name] else 'no'} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def training_table(models: list[tuple[Path, dict]]) -> list[str]:
+    times = list(models[0][1]["eps_mse"])
+    lines = ["| model | parameters | steps | wall (min) | device | final held-out DSM | " +
+             " | ".join(f"eps MSE {t}" for t in times) + " | t-sensitivity |", "|---" * (7 + len(times)) + "|"]
+    for folder, ev in models:
+        meta = _metadata(folder)
+        pts = ev.get("training", {}).get("points") or [[None, None]]
+        lines.append(f"| `{folder.name}` | {_parameters(folder):,} | {meta.get('steps')} | "
+                     f"{meta.get('seconds', 0) / 60:.1f} | {meta.get('device', '?')} | {_fmt(pts[-1][1])} | "
+                     + " | ".join(_fmt(ev["eps_mse"][t]) for t in times) + f" | {ev['time_sensitivity']} |")
+    return lines
+
+
+def quality_table(models: list[tuple[Path, dict]]) -> list[str]:
+    if "langevin_decoded" not in models[0][1]:
+        return []
+    lines = ["| image set (decoded by the generator) | n | FID vs test | classes >= 1% | max class share | mean confidence |",
+             "|---|---|---|---|---|---|"]
+
+    def row(name: str, d: dict) -> str:
+        return (f"| {name} | {d['n']} | {d['fid_vs_test']} | {d['classes_present_ge_1pct']} | {d['max_class_share']} | "
+                f"{d['mean_confidence']} |")
+
+    seen_layers = set()
+    for folder, ev in models:
+        lines.append(row(f"annealed Langevin, `{folder.name}`", ev["langevin_decoded"]))
+        if ev["layer"] not in seen_layers:
+            seen_layers.add(ev["layer"])
+            lines.append(row(f"held-out real layer-{ev['layer']} states, decoded the same way", ev["real_states_decoded"]))
+    lines.append(row("ordinary generator samples", models[0][1]["generator_samples"]))
+    shares = [f"- `{f.name}`: " + ", ".join(f"{k} {v:.3f}" for k, v in ev["langevin_decoded"]["class_shares"].items())
+              for f, ev in models]
+    return lines + ["", "Predicted-class shares of the decoded Langevin samples:", "", *shares]
+
+
+def _metadata(folder: Path) -> dict:
+    from bench.priors.score_prior import ScorePrior
+
+    meta = dict(ScorePrior.load(folder / "score_prior.pt").metadata)
+    cfg = folder / "config.json"
+    if cfg.exists():
+        meta.setdefault("device", json.loads(cfg.read_text()).get("device") or "cpu")
+    return meta
+
+
+def _parameters(folder: Path) -> int:
+    from bench.priors.score_prior import ScorePrior
+
+    return sum(p.numel() for p in ScorePrior.load(folder / "score_prior.pt").model.parameters())
+
+
+def curves_figure(models: list[tuple[Path, dict]], path: Path) -> Path:
+    """Held-out DSM against training step, one line per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for folder, ev in models:
+        pts = ev.get("training", {}).get("points") or []
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=folder.name, marker=".", ms=3)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("held-out DSM (EMA weights, uniform t)")
+    ax.set_title("Score-prior training curves (held-out states)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def data_lines(store: Path) -> list[str]:
+    inv_file = store / "inversions.json"
+    if not inv_file.exists():
+        return []
+    inv = json.loads(inv_file.read_text())
+    return [f"- Data: {inv['images']} ILO-unregularized inversions of the world's **training** images (a seeded random "
+            f"subset, never evaluation images), every pixel observed, steps per round {inv['steps']}; each layer's "
+            "training states are the variable its round optimised (the state after layer k is optimised by round k+1). "
+            f"Per-image inversion MSE: mean {_fmt(inv['mse_mean'])}, median {_fmt(inv['mse_median'])}. "
+            "The last tenth of the inversions is held out: the training curves and every statistic below use it.",
+            f"- Command: `python -m bench.scores invert --prior {inv['prior']} -n {inv['images']}`"]
+
+
+def write_card(prior: str, store: Path, results: Path) -> Path:
+    """Write ``results/scores.md`` (and copy it beside the installed weights); returns its path."""
+    from bench.priors.catalog import get_spec
+
+    spec = get_spec(prior)
+    score_dir = spec.score_dir() if spec.score_dir else None
+    models = evaluated_models(store)
+    if not models:
+        raise FileNotFoundError(f"no evaluated score models under {store}: run `python -m bench.scores evaluate "
+                                f"--prior {prior} --layer K` first")
+    results.mkdir(parents=True, exist_ok=True)
+    installed = {f.name: installed_model(f, score_dir, ev["layer"]) for f, ev in models}
+    grids = []
+    for folder, ev in models:
+        k = ev["layer"]
+        for src, kind in ((folder / f"langevin_layer{k}.png", "langevin"), (folder / f"real_states_layer{k}.png", "real")):
+            if src.exists() and (kind == "langevin" or not any(g.endswith(f"real_states_layer{k}.png") for g in grids)):
+                name = f"{folder.name}_langevin.png" if kind == "langevin" else f"score_real_states_layer{k}.png"
+                shutil.copyfile(src, results / name)
+                grids.append(name)
+    curves_figure(models, results / "score_training_curves.png")
+    n = models[0][1]["n_samples"]
+    lines = [f"# Layer score priors of the `{prior}` world", "",
+             "Score models of the generator's intermediate states: the state after layer k is what SGILO's round "
+             "k+1 optimises (the analogue of the official `layer1`/`layer2` FFHQ score models). Trained, measured and "
+             f"installed by `python -m bench.scores invert|train|evaluate|install|card --prior {prior}`; "
+             f"`load_prior({prior!r}).scores[k]` loads the installed `score_layer<k>.pt`.", "",
+             *data_lines(store),
+             "- Training: denoising score matching on the VP-SDE (beta 0.1 -> 20) with likelihood weighting by importance "
+             "sampling of t, Adam lr 2e-4 with warm-up, batch 64, EMA 0.999 (EMA weights saved); held-out DSM "
+             "(uniform t, fixed noise) every 500 steps: `score_training_curves.png`.",
+             "- Architectures: `official` is SGILO's score ViT as published (t enters as one scalar offset per token; "
+             "LayerNorm removes most of it); `adaln` is ours: the same ViT with adaptive LayerNorm on a Fourier "
+             "embedding of t (bench/priors/score_vit.py). Normalisation: `per channel` maps each channel's 0.1%/99.9% "
+             "quantiles to [0, 1]; `one pair` is the official single min/max pair.", "",
+             "## Bars", "",
+             f"Measured by `python -m bench.scores evaluate` on {n} annealed-Langevin samples (score_sde ALD, "
+             "100 levels x 5 steps, snr 0.16) decoded by the rest of the generator with a fresh style and noise "
+             "(the skip sum of earlier layers dropped, as the rounds do), against the held-out real states decoded "
+             "the same way and ordinary generator samples, all of the same n.", "",
+             *bars_table(models, installed), "",
+             "## Training and noise prediction", "",
+             "eps MSE: E|eps(y_t, t) - z|^2 on held-out states (the trivial predictor 0 scores 1.0); t-sensitivity: "
+             "mean |eps(y, 1) - eps(y, 0.01)| / mean |eps(y, 0.01)| on the same inputs (an exact model changes by O(1)).", "",
+             *training_table(models), "",
+             *(["## Decoded samples", "", *quality_table(models), ""] if quality_table(models) else []),
+             "## Figures", "",
+             "Figure-4 grids (first 64 decoded Langevin samples) and the held-out real states decoded the same way: "
+             + ", ".join(f"`{g}`" for g in grids) + "; training curves: `score_training_curves.png`."]
+    card = results / "scores.md"
+    card.write_text("\n".join(lines) + "\n")
+    if score_dir is not None and score_dir.resolve() != results.resolve():
+        shutil.copyfile(card, score_dir / "scores.md")
+    return card

@@ -1,0 +1,25 @@
+"""The bars a layer score prior must meet (bench.scores.evaluate.score_bars): each one can fail."""
+from __future__ import annotations
+
+from bench.scores.evaluate import score_bars
+
+
+def _res(fid_lang=4.0, fid_real=2.5, fid_gen=1.0, shares=(0.1,) * 10, eps=0.2, change=-0.01):
+    q = lambda fid, sh=(0.1,) * 10: {"fid_vs_test": fid, "class_shares": {str(i): s for i, s in enumerate(sh)}}  # noqa: E731
+    return {"langevin_decoded": q(fid_lang, shares), "real_states_decoded": q(fid_real), "generator_samples": q(fid_gen),
+            "eps_mse": {"t=0.01": eps}, "training": {"relative_change_over_tail": change}}
+
+def test_all_bars_pass_on_a_good_prior():
+    assert all(b["passed"] for b in score_bars(_res()))
+    assert [b["measured"] for b in score_bars(_res())][:2] == [1.6, 4.0]
+
+def test_each_bar_fails_on_its_own():
+    for kwargs, index in ((dict(fid_lang=5.2, fid_gen=2.0), 0), (dict(fid_lang=5.1, fid_real=5.0), 1),
+                          (dict(shares=(0.16,) + (0.84 / 9,) * 9), 2), (dict(shares=(0.04,) + (0.96 / 9,) * 9), 2),
+                          (dict(eps=1.2), 3), (dict(change=-0.05), 4)):
+        bars = score_bars(_res(**kwargs))
+        assert [b["passed"] for b in bars].count(False) == 1 and bars[index]["passed"] is False, kwargs
+
+def test_a_world_without_a_quality_measure_reports_only_what_it_can():
+    bars = score_bars({"eps_mse": {"t=0.01": 0.3}, "training": {"points": [[1, 1.0]]}})
+    assert [b["passed"] for b in bars] == [True, None]  # eps below trivial; no curve tail to judge
