@@ -45,6 +45,7 @@ class ImageResult:
     trace: list[tuple[int, float, float | None]]  # (step, measurement loss, reference MSE)
     samples: torch.Tensor | None = None  # [S, C, H, W] posterior samples (samplers only)
     states: dict[int, torch.Tensor] = field(default_factory=dict)  # layer -> state features (keep_states)
+    objective_note: str = ""  # e.g. "LPIPS-VGG fill term, weight 1" or why an asked-for term was absent
 
 
 class PerImageRNG:
@@ -141,6 +142,14 @@ class Method:
     def smoke_params(self) -> Hyper:
         """A few steps that still use every random draw of the method (registry-wide tests)."""
         return self.default_params()
+
+    # The official code's objective and returned iterate (docs/DEVIATIONS.md), applied by :meth:`official`;
+    # empty for a method the official repositories do not have.
+    official_settings: ClassVar[dict[str, Any]] = {}
+
+    def official(self, params: Hyper) -> Hyper:
+        """``params`` in the official mode: the official objective, noise maps, iterate and skip mode."""
+        return params.replace(**self.official_settings) if self.official_settings else params
 
     def presets(self) -> dict[str, Hyper]:
         """Named hyperparameter settings (e.g. the ILO paper's schedule)."""

@@ -21,6 +21,7 @@ from bench.core.seeds import derive_seed
 from bench.priors.prior import Prior
 from bench.priors.stylegan2 import LayerState
 from methods._core import BestTracker, Hyper, ImageResult, PerImageRNG, Problem, StepTrace, finish, reference_mse
+from methods._objective import make_lpips_term
 
 
 @dataclass
@@ -34,7 +35,27 @@ class RoundParams(Hyper):
     project_sphere: bool = True
     init: str = "randn"  # initial z: "randn" (ILO) or "ones" (SGILO)
     start_layer: int = 0
-    best_over: str = "last_round"  # as the official code ("all": best over every round)
+    best_over: str = "last_round"  # ILO's rule; "all": best over every round; "last": SGILO's last iterate
+    # the objective (methods/_objective.py): ours by default, the official code's with Method.official()
+    data_term: str = "ours"  # "official": the official normalisation of the data term
+    lpips: float = 0.0  # weight of the official LPIPS-VGG fill term (ILO 1.0, SGILO 0.05)
+    clamp: bool = False  # clamp the generated image to [-1, 1] before the loss (SGILO)
+    noise_maps: str = "ilo"  # "ilo": range(5 + 2k) in the round at layer k; "lookahead": SGILO's 1 + 2r in round r
+    skip_mode: str = "prior"  # the skip sum at the optimised layer: the prior's setting, "exact" or "official"
+
+
+CHOICES = {"best_over": ("last_round", "all", "last"), "data_term": ("ours", "official"),
+           "noise_maps": ("ilo", "lookahead"), "skip_mode": ("prior", "exact", "official"),
+           "lr_schedule": ("cosine", "constant"), "init": ("randn", "ones")}
+
+
+def check_round_params(p: RoundParams) -> None:
+    """A clear error for a misspelt choice (before any work)."""
+    for name, valid in CHOICES.items():
+        if getattr(p, name) not in valid:
+            raise ValueError(f"{name}={getattr(p, name)!r} is not one of {', '.join(valid)}")
+    if p.lpips < 0:
+        raise ValueError(f"lpips weight must be >= 0, got {p.lpips}")
 
 
 def lr_at(step: int, steps: int, lr0: float, schedule: str) -> float:
@@ -83,11 +104,20 @@ class RoundHook:
     def after_projection(self, ctx: RoundContext) -> None: ...
 
 
-def trainable_noise_indices(g, layer: int) -> list[int]:
-    """Noises ILO optimises in the round starting at ``layer``: range(5 + 2k), restricted to
-    those the layers >= k actually use (the others get no gradient anyway)."""
+NOISE_LOOKAHEAD = 1  # SGILO's noises_lookahead
+
+
+def trainable_noise_indices(g, layer: int, rule: str = "ilo", round_index: int | None = None) -> list[int]:
+    """Noises optimised in the round starting at ``layer``, restricted to those the layers >= k actually use
+    (the others get no gradient anyway): ILO's range(5 + 2k), or SGILO's ``lookahead + 2 r`` in round r."""
     used = {i for j in range(layer, g.last_layer + 1) for i in g.noise_indices(j)}
-    return [i for i in range(min(5 + 2 * layer, g.num_layers)) if i in used]
+    if rule == "ilo":
+        count = 5 + 2 * layer
+    elif rule == "lookahead":
+        count = NOISE_LOOKAHEAD + 2 * (layer if round_index is None else round_index)
+    else:
+        raise ValueError(f"noise_maps must be 'ilo' or 'lookahead', got {rule!r}")
+    return [i for i in range(min(count, g.num_layers)) if i in used]
 
 
 @dataclass
@@ -113,6 +143,9 @@ class _RunState:
     nfe_s: int = 0
     step_global: int = 0
     kept: dict[int, torch.Tensor] = field(default_factory=dict)
+    skip_mode: str = "exact"  # resolved from the params and the prior
+    lpips_term: Any = None  # methods/_objective.py's LPIPS fill term, when asked for and available
+    objective_note: str = ""  # what the objective had beyond the data term (or why it lacked it)
 
 
 @dataclass
@@ -135,6 +168,7 @@ def run_rounds(problem: Problem, prior: Prior, p: RoundParams, hook: RoundHook, 
     score priors, which model exactly what SGILO's rounds optimise).
     """
     t0 = time.perf_counter()
+    check_round_params(p)
     keep_states = keep_states or problem.keep_states
     run = _start_run(problem, prior, p, hook, num_samples, salt)
     for r, steps in enumerate(p.steps):
@@ -142,7 +176,8 @@ def run_rounds(problem: Problem, prior: Prior, p: RoundParams, hook: RoundHook, 
         for i in range(steps):
             _optimisation_step(run, rnd, i)
         _end_round(run, rnd, keep_states)
-    _score_last_iterate(run)
+    if p.best_over != "last":  # the official SGILO returns the image of its last step, never the state after it
+        _score_last_iterate(run)
     return _results(problem, run, t0)
 
 
@@ -161,7 +196,10 @@ def _start_run(problem: Problem, prior: Prior, p: RoundParams, hook: RoundHook, 
     else:
         latent = rng.randn(g.n_latent, g.style_dim)
     noises = [rng.randn(*n.shape[1:]) for n in g.make_noise(1, device=device)]
-    return _RunState(prior, p, hook, g, proxy, op, y, ref, rng, S, latent, noises)
+    lpips_term, note = make_lpips_term(p.lpips, op, device)
+    skip_mode = prior.skip_mode if p.skip_mode == "prior" else p.skip_mode
+    return _RunState(prior, p, hook, g, proxy, op, y, ref, rng, S, latent, noises, skip_mode=skip_mode,
+                     lpips_term=lpips_term, objective_note=note)
 
 
 def _begin_round(run: _RunState, r: int, steps: int) -> _Round:
@@ -188,7 +226,7 @@ def _begin_round(run: _RunState, r: int, steps: int) -> _Round:
 def _round_variables(run: _RunState, ctx: RoundContext) -> list[torch.Tensor]:
     """Make the round's latent, trainable noises and (rounds >= 1) state ``h`` leaves; return Adam's variables."""
     run.latent = run.latent.detach().requires_grad_(True)
-    ctx.trainable_noises = trainable_noise_indices(run.g, ctx.layer)
+    ctx.trainable_noises = trainable_noise_indices(run.g, ctx.layer, run.p.noise_maps, ctx.round_index)
     noises = run.noises
     for i in range(len(noises)):
         noises[i] = noises[i].detach().requires_grad_(i in ctx.trainable_noises)
@@ -209,10 +247,13 @@ def _optimisation_step(run: _RunState, rnd: _Round, i: int) -> None:
     for group in opt.param_groups:
         group["lr"] = lr_at(i, ctx.steps, rnd.lr0, p.lr_schedule)
     latent_fw = hook.latent_for_forward(ctx, run.latent)
-    image = render_from_layer(run.g, run.proxy, latent_fw, run.noises, run.state, ctx.h, k, run.prior.skip_mode)
+    image = _maybe_clamp(render_from_layer(run.g, run.proxy, latent_fw, run.noises, run.state, ctx.h, k,
+                                           run.skip_mode), p)
     run.nfe_g += 1
-    per_image = run.op.loss(run.op(image), run.y)
-    total = per_image.sum()
+    per_image = run.op.loss(run.op(image), run.y)  # ours: what selection and the reports see in every mode
+    total = per_image.sum() * (run.op.official_loss_scale if p.data_term == "official" else 1.0)
+    if run.lpips_term is not None:
+        total = total + p.lpips * run.lpips_term(image, run.y).sum()
     if p.geocross > 0:
         total = total + p.geocross * geocross(run.latent[:, 2 * k :]).sum()
     extra = hook.extra_loss(ctx)
@@ -238,9 +279,16 @@ def _project_to_round_radii(run: _RunState, rnd: _Round) -> None:
         run.noises[j].copy_(project_to_radii(run.noises[j], rnd.radii_noises[j]))
 
 
+def _maybe_clamp(image: torch.Tensor, p: RoundParams) -> torch.Tensor:
+    return image.clamp(-1, 1) if p.clamp else image
+
+
 def _record_iterate(run: _RunState, per_image: torch.Tensor, image: torch.Tensor) -> None:
-    """Add an iterate's losses to the trace and let it compete for the best reconstruction."""
+    """Add an iterate's losses to the trace and let it compete for the best reconstruction (with
+    ``best_over="last"`` every iterate replaces the previous one: SGILO returns its last iterate)."""
     run.trace.add(run.step_global, per_image, reference_mse(image, run.ref))
+    if run.p.best_over == "last":
+        run.best.reset()
     run.best.update(per_image, image)
 
 
@@ -251,7 +299,7 @@ def _end_round(run: _RunState, rnd: _Round, keep_states: bool) -> None:
     k = rnd.ctx.layer
     w = run.proxy(run.latent)
     prev = None if k == 0 else LayerState(rnd.ctx.h, run.state.skip, k - 1)
-    run.state = run.g.synthesis(w, run.noises, start=k, end=k, state=prev, skip_mode=run.prior.skip_mode).detach()
+    run.state = run.g.synthesis(w, run.noises, start=k, end=k, state=prev, skip_mode=run.skip_mode).detach()
     if keep_states and rnd.ctx.h is not None:
         # the round's optimised variable itself; the state derived from it for the next round (after layer k)
         # is a function of it and was never optimised (until 2026-11-29 that derived state was kept instead,
@@ -262,7 +310,7 @@ def _end_round(run: _RunState, rnd: _Round, keep_states: bool) -> None:
 @torch.no_grad()
 def _score_last_iterate(run: _RunState) -> None:
     """Render the last iterate so that it competes for "best" too."""
-    image = run.g.resume(run.state, run.proxy(run.latent), run.noises, skip_mode=run.prior.skip_mode)
+    image = _maybe_clamp(run.g.resume(run.state, run.proxy(run.latent), run.noises, skip_mode=run.skip_mode), run.p)
     run.nfe_g += 1
     per_image = run.op.loss(run.op(image), run.y)
     _record_iterate(run, per_image, image)
@@ -274,6 +322,7 @@ def _results(problem: Problem, run: _RunState, t0: float) -> list[ImageResult]:
         _finish_samples(problem, run.best, run.trace, run.nfe_g, run.nfe_s, t0, S)
     for i, r in enumerate(results):
         r.states = {k: v[i * S] for k, v in run.kept.items()}
+        r.objective_note = run.objective_note
     return results
 
 

@@ -24,6 +24,8 @@ class CSGMParams(Hyper):
     latent_l2: float = 0.0  # weight of mean(z^2) per image (Bora's ||z||^2 regulariser)
     project_sphere: bool = True  # keep latent rows and noise maps on their initial spheres
     geocross: float = 0.0
+    data_term: str = "ours"  # the objective, as in RoundParams (methods/_objective.py)
+    lpips: float = 0.0
 
 
 class _L2Hook(RoundHook):
@@ -39,6 +41,8 @@ class _L2Hook(RoundHook):
 class CSGM(Method):
     name = "csgm"
     Params = CSGMParams
+    # CSGM is ILO's round 0: the official ILO objective (data term, LPIPS-VGG fill weight 1.0)
+    official_settings = {"data_term": "official", "lpips": 1.0}
 
     def grid(self, grid_key: str = "embedded") -> list[Hyper]:
         if grid_key == "embedded":  # quick grid: sized so the default sweep fits 10 minutes on 2 cores
@@ -50,7 +54,8 @@ class CSGM(Method):
 
     def solve(self, problem: Problem, prior: Prior, params: CSGMParams, num_samples: int = 1) -> list[ImageResult]:
         rp = RoundParams(steps=(params.steps,), lr=(params.lr,), lr_schedule=params.lr_schedule,
-                         geocross=params.geocross, project_sphere=params.project_sphere, best_over="all")
+                         geocross=params.geocross, project_sphere=params.project_sphere, best_over="all",
+                         data_term=params.data_term, lpips=params.lpips)
         best: list[ImageResult] | None = None
         for restart in range(params.restarts):
             res = run_rounds(problem, prior, rp, _L2Hook(params.latent_l2), salt=restart)

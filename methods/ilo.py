@@ -76,6 +76,9 @@ class ILOHook(RoundHook):
 class ILO(Method):
     name = "ilo"
     Params = ILOParams
+    # the official ILO objective (ilo_stylegan.py): full-image data term, LPIPS-VGG fill weight 1.0,
+    # the RGB sum restarted at the optimised layer
+    official_settings = {"data_term": "official", "lpips": 1.0, "skip_mode": "official"}
 
     def presets(self) -> dict[str, Hyper]:
         return {

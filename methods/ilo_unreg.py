@@ -10,6 +10,9 @@ from methods._rounds import RoundHook, RoundParams, run_rounds
 class ILOUnregularized(Method):
     name = "ilo_unreg"
     Params = RoundParams
+    # ILO's official objective without its projections (ilo_stylegan.py): full-image data term, LPIPS-VGG fill weight 1.0,
+    # the RGB sum restarted at the optimised layer
+    official_settings = {"data_term": "official", "lpips": 1.0, "skip_mode": "official"}
 
     def grid(self, grid_key: str = "embedded") -> list[Hyper]:
         if grid_key == "embedded":

@@ -109,6 +109,10 @@ class SGILOHook(RoundHook):
 class SGILO(Method):
     name = "sgilo"
     Params = SGILOParams
+    # the official SGILO objective and output (solve_inverse.py, utils.py): full-image data term, LPIPS-VGG
+    # fill weight 0.05, clamp, noise maps 1 + 2r, the last iterate, the RGB sum restarted at the optimised layer
+    official_settings = {"data_term": "official", "lpips": 0.05, "clamp": True, "noise_maps": "lookahead",
+                         "best_over": "last", "skip_mode": "official"}
     samples_posterior = True
 
     def score_layers(self, params: SGILOParams) -> set[int]:

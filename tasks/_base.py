@@ -96,6 +96,19 @@ class Operator:
         """An image-shaped view of measurements for figures and W&B panels (None if none)."""
         return None
 
+    # --- the official objective (methods/_objective.py, docs/DEVIATIONS.md) ---------------
+    @property
+    def official_loss_scale(self) -> float:
+        """The official code's data term divided by ours (:meth:`loss`). 1.0 unless an operator says otherwise;
+        for tasks the official code does not have (or whose normalisation it does not fix) ours is kept."""
+        return 1.0
+
+    has_fill: ClassVar[bool] = False  # whether the official LPIPS "fill" term is defined for this operator
+
+    def fill(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``x`` with its observed values replaced by the measurements ``y`` (the official LPIPS fill policy)."""
+        raise NotImplementedError(f"{type(self).__name__} defines no fill")
+
 
 @dataclass(frozen=True)
 class Task:

@@ -6,6 +6,7 @@ a true transpose (a scatter), not a mask multiplication that hides the unobserve
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -41,6 +42,17 @@ class PixelMaskOperator(Operator):
         out = y.new_zeros(y.shape[0], c, h * w)
         out.index_copy_(2, self.index, y.reshape(y.shape[0], c, -1))
         return out.view(y.shape[0], c, h, w)
+
+    @property
+    def official_loss_scale(self) -> float:
+        """Official ILO/SGILO: F.mse_loss(x * mask, y * mask), a mean over all n values (k / n of ours)."""
+        return self.num_measurements / math.prod(self.image_shape)
+
+    has_fill = True
+
+    def fill(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        mask = self.mask.to(x.dtype)
+        return x * (1 - mask) + self.adjoint(y) * mask
 
     def preview(self, y: torch.Tensor) -> torch.Tensor:
         """The observed pixels in place, the unobserved ones grey."""

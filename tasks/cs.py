@@ -51,6 +51,11 @@ class DenseGaussianOperator(Operator):
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
         return (y @ self.matrix).view(y.shape[0], *self.image_shape)
 
+    @property
+    def official_loss_scale(self) -> float:
+        """Official ILO: F.mse_loss over the m values of the operator without 1/sqrt(m): m times ours."""
+        return float(self.num_measurements)
+
     def preview(self, y: torch.Tensor) -> torch.Tensor:
         return back_projection_preview(self, y)
 
@@ -81,6 +86,11 @@ class PartialCirculantOperator(Operator):
         u = y.new_zeros(y.shape[0], self.n).index_copy_(1, self.indices, y)  # P^T y
         corr = torch.fft.irfft(torch.fft.rfft(u) * self.filt_hat.conj(), n=self.n)  # C^T u: circular correlation
         return (corr * self.signs * self.scale).view(y.shape[0], *self.image_shape)
+
+    @property
+    def official_loss_scale(self) -> float:
+        """Official ILO: F.mse_loss over the m values of the operator without 1/sqrt(m): m times ours."""
+        return float(self.num_measurements)
 
     def preview(self, y: torch.Tensor) -> torch.Tensor:
         return back_projection_preview(self, y)

@@ -196,7 +196,7 @@ def _run(cell: Cell, device: torch.device, keep_images: bool, t0: float) -> Cell
             "lpips": (float(lp_vals[j]) if lp_vals is not None and finite else math.nan),
             "lpips_status": "ok" if lp_vals is not None else lp.reason.splitlines()[0][:300],
             "measurement_loss": r.measurement_loss, "nfe_generator": r.nfe_generator, "nfe_score": r.nfe_score,
-            "seconds": r.seconds, "status": "ok" if finite else "failed",
+            "seconds": r.seconds, "objective_note": r.objective_note, "status": "ok" if finite else "failed",
             "reason": "" if finite else "non-finite result (diverged: NaN/inf loss or image)",
         }
         rows.append(row)

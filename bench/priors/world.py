@@ -51,6 +51,8 @@ class World:
     ilo_paper_rounds: int | None = None  # rounds of that schedule kept (None: as many as the generator has layers)
     slurm_gpus: int = 0  # default GPUs per SLURM job
     fairness: FairnessSetting | None = None
+    # the ILO-family objective a sweep uses by default: "ours" or "official" (Method.official, docs/DEVIATIONS.md)
+    objective: str = "ours"
     requires_lpips: bool = False  # a sweep stops (and its dry run exits 2) without the LPIPS backbone file
     missing_images: Callable[[], list[str]] = _no_missing  # messages for absent image folders
     # (image set, positions) -> those images only, for sets too large to load whole (FFHQ's train/);

@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "point (bench/harness/grids.py)")
     p.add_argument("--grid-file", default=None, metavar="TOML",
                    help="grids from a TOML file: one table per method of lists of values, e.g. [ilo] lr = [[0.05], [0.1]]")
+    p.add_argument("--objective", choices=["ours", "official"], default=None,
+                   help="the ILO-family objective: 'official' runs every method in the official code's mode (data-term "
+                        "normalisation, LPIPS term, clamp, noise maps, returned iterate, skip mode; docs/DEVIATIONS.md), "
+                        "'ours' the harness's; default: the world's (ffhq: official, embedded: ours)")
     p.add_argument("--allow-no-lpips", action="store_true",
                    help="run a world that reports LPIPS (FFHQ) without the LPIPS backbone file: LPIPS 'unavailable'")
     p.add_argument("--dry-run", action="store_true", help="print the resolved plan and exit")
@@ -96,7 +100,7 @@ def config_from_args(a: argparse.Namespace) -> SweepConfig:
     for method, params in parse_grid_specs(a.grid).items():
         grids.setdefault(method, {}).update(params)
     return resolve(task_names, prior, levels=parse_levels(a.levels, task_names), n_test=a.n_test, grid_overrides=grids,
-                   ilo_paper_steps_scale=a.ilo_paper_steps_scale, out=Path(a.out) if a.out else None,
+                   ilo_paper_steps_scale=a.ilo_paper_steps_scale, out=Path(a.out) if a.out else None, objective=a.objective,
                    methods=method_names, seed=a.seed, allow_no_lpips=a.allow_no_lpips, eval_batch=a.eval_batch,
                    steps_scale=a.steps_scale,
                    execution=execution_from_args(a, get_world(prior).slurm_gpus))

@@ -29,6 +29,7 @@ class SweepConfig:
     ilo_paper_steps_scale: float = 1.0  # scale of the ILO paper schedule for the "ilo_paper" variant
     n_layers: int = 4  # rounds of the ILO paper schedule kept: the generator's depth or the world's cap
     steps_scale: float = 1.0  # multiplies every method's step counts (quick smoke runs)
+    objective: str = "ours"  # "official": every grid point in its method's official mode (Method.official)
     data: dict[str, str] = field(default_factory=dict)  # fingerprints of weights and images (catalog.data_identity)
     allow_no_lpips: bool = False  # run a world that requires LPIPS without its backbone file (LPIPS "unavailable")
     execution: ExecutionOptions = field(default_factory=ExecutionOptions)
@@ -77,11 +78,11 @@ def validate_levels(task: str, levels: tuple[float, ...]) -> tuple[float, ...]:
 
 def resolve(tasks: tuple[str, ...], prior: str = "embedded", *,
             levels: Mapping[str, tuple[float, ...]] | None = None, n_test: int | None = None,
-            ilo_paper_steps_scale: float | None = None, out: Path | None = None,
+            ilo_paper_steps_scale: float | None = None, out: Path | None = None, objective: str | None = None,
             grid_overrides: dict[str, dict[str, list]] | None = None, **options) -> SweepConfig:
     """A SweepConfig with the world's defaults filled in: levels of the tasks not in ``levels``,
     tuning count, grids (the world's, then ``grid_overrides`` from --grid/--grid-file), ILO-paper scale,
-    depth; ``options`` are the remaining SweepConfig fields."""
+    depth, objective; ``options`` are the remaining SweepConfig fields."""
     import tasks as task_registry
     from bench.priors.catalog import data_identity, get_spec
 
@@ -102,4 +103,5 @@ def resolve(tasks: tuple[str, ...], prior: str = "embedded", *,
         tune_count=world.tune_count, n_test=n_test if n_test is not None else world.test_count,
         grid_key=world.grid_key, grids=grids,
         ilo_paper_steps_scale=world.ilo_paper_steps_scale if ilo_paper_steps_scale is None else ilo_paper_steps_scale,
-        n_layers=min(spec.n_layers, world.ilo_paper_rounds or spec.n_layers), data=data_identity(prior), **options)
+        n_layers=min(spec.n_layers, world.ilo_paper_rounds or spec.n_layers), data=data_identity(prior),
+        objective=objective or world.objective, **options)

@@ -26,9 +26,15 @@ def method_grid(cfg: SweepConfig, method: str) -> list[dict]:
     import methods as method_registry
 
     m = method_registry.get(method)
-    if method in cfg.grids:
-        return [m.params_from_dict(p).to_dict() for p in cfg.grids[method]]
-    return [p.to_dict() for p in m.grid(cfg.grid_key)]
+    grid = [m.params_from_dict(p) for p in cfg.grids[method]] if method in cfg.grids else m.grid(cfg.grid_key)
+    return [in_objective(cfg, method, p).to_dict() for p in grid]
+
+
+def in_objective(cfg: SweepConfig, method: str, params):
+    """``params`` in the sweep's objective: unchanged for "ours", the method's official mode for "official"."""
+    import methods as method_registry
+
+    return method_registry.get(method).official(params) if cfg.objective == "official" else params
 
 
 def plan_tune(cfg: SweepConfig) -> list[Cell]:
@@ -52,7 +58,7 @@ def ilo_paper_params(cfg: SweepConfig) -> dict:
     p = method_registry.get("ilo").presets()["ilo_paper"]
     n_rounds = min(len(p.steps), cfg.n_layers)
     steps = tuple(max(1, round(s * cfg.ilo_paper_steps_scale)) for s in p.steps[:n_rounds])
-    return scale_steps(dataclasses.replace(p, steps=steps).to_dict(), cfg.steps_scale)
+    return scale_steps(in_objective(cfg, "ilo", dataclasses.replace(p, steps=steps)).to_dict(), cfg.steps_scale)
 
 
 def _chosen_params(cfg: SweepConfig, store: ResultStore) -> dict[tuple[str, float, str], dict]:
@@ -96,7 +102,8 @@ def describe_plan(cfg: SweepConfig, executor: str, chunk_size: int, wandb: str, 
                   eval_cells: list[Cell] | None) -> str:
     lines = [f"sweep {cfg.name!r}: prior={cfg.prior}, executor={executor}, out={cfg.out}, seed={cfg.seed}",
              "tasks/levels: " + "; ".join(f"{t}={','.join(str(lv) for lv in cfg.levels[t])}" for t in cfg.tasks),
-             f"methods: {', '.join(cfg.methods)}",
+             f"methods: {', '.join(cfg.methods)}; objective: {cfg.objective}"
+             + (" (each method's official mode, docs/DEVIATIONS.md)" if cfg.objective == "official" else ""),
              f"tune stage: {len(tune)} cells ({len(tune) * cfg.tune_count} image-runs), "
              f"per method: {dict(Counter(c.method for c in tune))}"]
     if eval_cells is not None:
