@@ -47,6 +47,8 @@ class CSGM(Method):
     def grid(self, grid_key: str = "embedded") -> list[Hyper]:
         if grid_key == "embedded":  # quick grid: sized so the default sweep fits 10 minutes on 2 cores
             return [CSGMParams(steps=75, lr=lr) for lr in (0.03, 0.1)]
+        if grid_key == "paper":  # the budget of three 300-step rounds, 6 points
+            return [CSGMParams(steps=900, lr=lr, latent_l2=l2) for lr in (0.03, 0.1, 0.3) for l2 in (0.0, 0.001)]
         return [CSGMParams(steps=300, lr=lr, restarts=r) for lr in (0.03, 0.1, 0.3) for r in (1, 3)]
 
     def smoke_params(self) -> Hyper:

@@ -92,6 +92,9 @@ class ILO(Method):
     def grid(self, grid_key: str = "embedded") -> list[Hyper]:
         if grid_key == "embedded":
             return [ILOParams(steps=(25, 25, 25), lr=(0.1,), radius_state=(rad,)) for rad in (0.05, 0.2)]
+        if grid_key == "paper":  # the ILO paper's schedule, 6 points
+            return [ILOParams(steps=(300, 300, 300, 100), lr=(lr,), radius_state=(rad,))
+                    for lr in (0.05, 0.1) for rad in (0.02, 0.05, 0.1)]
         return [ILOParams(steps=(300, 300, 300, 100), lr=(lr,), radius_state=(rad,), noise_addition=na)
                 for lr in (0.05, 0.1) for rad in (0.02, 0.05, 0.1) for na in (0.0, 0.05)]
 

@@ -17,6 +17,9 @@ class ILOUnregularized(Method):
     def grid(self, grid_key: str = "embedded") -> list[Hyper]:
         if grid_key == "embedded":
             return [RoundParams(steps=(25, 25, 25), lr=(lr,)) for lr in (0.05, 0.1)]
+        if grid_key == "paper":  # the ILO paper's schedule, 6 points
+            return [RoundParams(steps=(300, 300, 300, 100), lr=(lr,), geocross=gc)
+                    for lr in (0.03, 0.05, 0.1) for gc in (0.01, 0.001)]
         return [RoundParams(steps=(300, 300, 300, 100), lr=(lr,)) for lr in (0.03, 0.05, 0.1)]
 
     def smoke_params(self) -> Hyper:

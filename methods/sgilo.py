@@ -46,6 +46,27 @@ class SGILOParams(RoundParams):
     sgld_sigma: float = 0.05  # measurement noise std assumed by the SGLD likelihood
 
 
+# Two optimisation setups, so that SGILO and its T = 0 control can be compared with ILO under either:
+# the official SGILO one (z = ones, constant lr 0.05, geocross 0.001) and ILO's (randn, cosine lr 0.1, 0.01).
+SETUPS = {"sgilo": dict(init="ones", lr=(0.05,), lr_schedule="constant", geocross=0.001),
+          "ilo": dict(init="randn", lr=(0.1,), lr_schedule="cosine", geocross=0.01)}
+OFFICIAL_PAIR = (0.1, 0.025)  # the official (gen_temperature, gen_noise_temp)
+
+
+def langevin_noise(temperature: float) -> float:
+    """State-noise std for a temperature: the official pair (T 0.1, noise 0.025) scaled as sqrt(T), the way a
+    Langevin step's noise scales with its drift step (a named choice: the official code fixes 0.025 at every T)."""
+    return OFFICIAL_PAIR[1] * math.sqrt(temperature / OFFICIAL_PAIR[0]) if temperature > 0 else 0.0
+
+
+def paper_grid(temperatures: tuple[float, ...], latent_noise: tuple[float, ...] = (0.025,)) -> list["SGILOParams"]:
+    """The paper-profile grid: 300 steps per round, temperature T in rounds 1 and 2 with its Langevin noise,
+    latent noise, under both optimisation setups."""
+    return [SGILOParams(steps=(300, 300, 300), temperature=(0.0, t, t), noise_temp=langevin_noise(t),
+                        latent_noise_temp=ln, **setup)
+            for setup in SETUPS.values() for t in temperatures for ln in latent_noise]
+
+
 def _round_value(values: tuple[float, ...], r: int) -> float:
     return values[min(r, len(values) - 1)] if values else 0.0
 
@@ -126,6 +147,8 @@ class SGILO(Method):
             return [SGILOParams(steps=(25, 25, 25), lr=(0.05,), temperature=(0.0, 0.0, temp), noise_temp=0.01,
                                 latent_noise_temp=0.0)
                     for temp in (1.0, 30.0)]
+        if grid_key == "paper":
+            return paper_grid(temperatures=(0.1, 0.3, 1.0))
         return [SGILOParams(temperature=(0.0, temp, temp), noise_temp=nt)
                 for temp in (0.05, 0.1, 0.3) for nt in (0.01, 0.025)]
 

@@ -79,7 +79,7 @@ def _load(device: torch.device):
 
 EMBEDDED_WORLD = World(
     "embedded", "Fashion-MNIST 32x32 (committed evaluation set from the test split)", embedded_images, (1, 32, 32),
-    quick_levels=QUICK_LEVELS, grid_key="embedded",
+    quick_levels=QUICK_LEVELS, paper_levels=QUICK_LEVELS, grid_key="embedded",
     ilo_paper_steps_scale=0.075,  # (300, 300, 300) -> (22, 22, 22): the quick budget of the other methods
     # rounds 0-2 optimise z and the states after layers 0 and 1 (p = 256, 512 <= n/2); a fourth round would
     # optimise the 128x16x16 state after layer 2 (p = 32768 = 32 n), outside the regime ILO presupposes

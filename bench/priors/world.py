@@ -65,6 +65,8 @@ class World:
     images_fingerprint: Callable[[], str] | None = None  # size of a set without loading it (None: load and count)
     # GPU seconds per image and optimisation step of an ILO inversion (score-data cost estimates in dry runs)
     gpu_seconds_per_image_step: float | None = None
+    # the same on 2 CPU cores (sweep cost estimates for the CPU-sized worlds)
+    cpu_seconds_per_image_step: float | None = None
 
     def levels(self, task: str, default: tuple[float, ...], profile: str = "quick") -> tuple[float, ...]:
         """The levels of ``task`` in this world (``default``: the task's own default levels)."""

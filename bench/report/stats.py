@@ -22,10 +22,11 @@ ILO_CANDIDATES: tuple[tuple[str, str], ...] = (("ilo", "tuned"), ("ilo", "ilo_pa
 METRICS = ("mse", "psnr", "lpips")
 # Columns that identify one experimental setting; a summary is one line per combination.
 SUMMARY_KEYS = ("stage", "prior", "image_set", "task", "level", "noise_sigma", "method", "variant", "params")
-# What a tuning choice is made per (the sweep plans one eval cell per combination).
-SELECT_KEYS = ("prior", "task", "level", "noise_sigma", "method")
+# What a tuning choice is made per (the sweep plans one eval cell per combination); each seed is a
+# replicate of the whole protocol, so it is tuned on its own.
+SELECT_KEYS = ("prior", "seed", "task", "level", "noise_sigma", "method")
 ROW_DEFAULTS: dict[str, Any] = {
-    "cell": "", "stage": "eval", "prior": "", "image_set": "", "noise_sigma": 0.0, "variant": "default",
+    "cell": "", "stage": "eval", "prior": "", "seed": 0, "image_set": "", "noise_sigma": 0.0, "variant": "default",
     "params": "{}", "image_id": None, "mse": math.nan, "psnr": math.nan, "lpips": math.nan, "lpips_status": "",
     "measurement_loss": math.nan, "nfe_generator": math.nan, "nfe_score": math.nan, "seconds": math.nan,
     "status": "ok", "reason": "",

@@ -54,13 +54,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.sweep", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tasks", default="inpaint,cs", help="comma-separated task names (default: inpaint,cs)")
-    p.add_argument("--methods", default=",".join(DEFAULT_METHODS), help="comma-separated method names")
+    p.add_argument("--methods", default=None, help="comma-separated method names (default: the profile's: "
+                   f"{','.join(DEFAULT_METHODS)}; paper adds sgilo_t0)")
     p.add_argument("--levels", action="append", default=[], metavar="TASK=L1,L2",
                    help="levels per task, e.g. --levels inpaint=0.02,0.1 (repeatable; default: the world's quick grid)")
     p.add_argument("--prior", default="embedded",
                    help="embedded (default), ffhq (rosinality .pt), ffhq-ada (NVIDIA ffhq.pkl), or tiny (tests only)")
     p.add_argument("--out", default=None, help="sweep folder (default: runs/<prior>-<tasks>)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None, help="one seed (operator and initialisation draws); default 0")
+    p.add_argument("--seeds", default=None, metavar="S1,S2,...",
+                   help="replicates: each seed is tuned and evaluated on its own (default: the profile's; paper: 0,1,2)")
+    p.add_argument("--profile", choices=["quick", "paper"], default="quick",
+                   help="quick: the world's small grids, one seed (default); paper: 300 steps per round, >= 6 grid "
+                        "points per method, the SGILO T = 0 control (sgilo_t0), 3 seeds -- hours; see --dry-run")
     p.add_argument("--n-test", type=int, default=None, help="held-out test images (default: the world's, 30)")
     p.add_argument("--eval-batch", type=int, default=10, help="test images per eval cell")
     p.add_argument("--ilo-paper-steps-scale", type=float, default=None,
@@ -92,7 +98,7 @@ def config_from_args(a: argparse.Namespace) -> SweepConfig:
     from bench.priors.catalog import get_world, prior_names
 
     task_names = validate_names("task", split_list(a.tasks), task_registry.names())
-    method_names = validate_names("method", split_list(a.methods), method_registry.names())
+    method_names = validate_names("method", split_list(a.methods), method_registry.names()) if a.methods else None
     prior = validate_prior(a.prior, prior_names())
     from bench.harness.grids import parse_grid_specs, read_grid_file
 
@@ -101,9 +107,24 @@ def config_from_args(a: argparse.Namespace) -> SweepConfig:
         grids.setdefault(method, {}).update(params)
     return resolve(task_names, prior, levels=parse_levels(a.levels, task_names), n_test=a.n_test, grid_overrides=grids,
                    ilo_paper_steps_scale=a.ilo_paper_steps_scale, out=Path(a.out) if a.out else None, objective=a.objective,
-                   methods=method_names, seed=a.seed, allow_no_lpips=a.allow_no_lpips, eval_batch=a.eval_batch,
+                   methods=method_names, seeds=_seeds(a), profile=a.profile, allow_no_lpips=a.allow_no_lpips,
+                   eval_batch=a.eval_batch,
                    steps_scale=a.steps_scale,
                    execution=execution_from_args(a, get_world(prior).slurm_gpus))
+
+
+def _seeds(a: argparse.Namespace) -> tuple[int, ...] | None:
+    if a.seed is not None and a.seeds:
+        raise UsageError("give --seed or --seeds, not both")
+    if a.seeds:
+        try:
+            seeds = tuple(int(s) for s in split_list(a.seeds))
+        except ValueError:
+            raise UsageError(f"--seeds {a.seeds!r}: comma-separated integers") from None
+        if len(set(seeds)) != len(seeds) or not seeds:
+            raise UsageError(f"--seeds {a.seeds!r}: distinct integers, at least one")
+        return seeds
+    return (a.seed,) if a.seed is not None else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Mapping
 
 from bench.harness.cli import ExecutionOptions, UsageError
-
-DEFAULT_METHODS = ("csgm", "ilo", "ilo_unreg", "sgilo")
+from bench.harness.sweep.profiles import QUICK_METHODS as DEFAULT_METHODS  # noqa: E402
 
 
 @dataclass
@@ -20,7 +19,8 @@ class SweepConfig:
     methods: tuple[str, ...] = DEFAULT_METHODS
     prior: str = "embedded"
     out: Path = Path("runs/sweep")
-    seed: int = 0
+    seeds: tuple[int, ...] = (0,)  # replicates: each seed is tuned and evaluated on its own (operator + init draws)
+    profile: str = "quick"  # "quick": the world's small grids; "paper": PAPER_PROFILE (bench/harness/sweep/profiles.py)
     tune_count: int = 8  # tuning images (the world's)
     n_test: int = 30
     eval_batch: int = 10
@@ -37,6 +37,11 @@ class SweepConfig:
     @property
     def name(self) -> str:
         return self.out.name
+
+    @property
+    def seed(self) -> int:
+        """The first replicate's seed."""
+        return self.seeds[0]
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -79,29 +84,38 @@ def validate_levels(task: str, levels: tuple[float, ...]) -> tuple[float, ...]:
 def resolve(tasks: tuple[str, ...], prior: str = "embedded", *,
             levels: Mapping[str, tuple[float, ...]] | None = None, n_test: int | None = None,
             ilo_paper_steps_scale: float | None = None, out: Path | None = None, objective: str | None = None,
+            profile: str = "quick", seeds: tuple[int, ...] | None = None, methods: tuple[str, ...] | None = None,
             grid_overrides: dict[str, dict[str, list]] | None = None, **options) -> SweepConfig:
     """A SweepConfig with the world's defaults filled in: levels of the tasks not in ``levels``,
     tuning count, grids (the world's, then ``grid_overrides`` from --grid/--grid-file), ILO-paper scale,
     depth, objective; ``options`` are the remaining SweepConfig fields."""
     import tasks as task_registry
+    from bench.harness.sweep.profiles import PROFILES
     from bench.priors.catalog import data_identity, get_spec
 
+    if profile not in PROFILES:
+        raise UsageError(f"unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
+    prof = PROFILES[profile]
     spec = get_spec(prior)
     world = spec.world
     given = dict(levels or {})
-    resolved = {t: tuple(given[t]) if t in given else world.levels(t, task_registry.get(t).default_levels)
+    resolved = {t: tuple(given[t]) if t in given else world.levels(t, task_registry.get(t).default_levels, profile)
                 for t in tasks}
-    grids = {m: [dict(p) for p in g] for m, g in world.grids.items()}
+    grid_key = prof.grid_key or world.grid_key
+    methods = tuple(methods) if methods else prof.methods
+    grids = {m: [dict(p) for p in g] for m, g in world.grids.items()} if prof.grid_key is None else {}
     if grid_overrides:
         from bench.harness.grids import expand_grids
 
-        methods = options.get("methods", DEFAULT_METHODS)
-        grids.update(expand_grids(grid_overrides, methods, world.grid_key, grids))
+        grids.update(expand_grids(grid_overrides, methods, grid_key, grids))
+    if ilo_paper_steps_scale is None:
+        ilo_paper_steps_scale = world.ilo_paper_steps_scale if prof.ilo_paper_steps_scale is None \
+            else prof.ilo_paper_steps_scale
     return SweepConfig(
-        tasks=tuple(tasks), levels=resolved, prior=prior,
-        out=out if out is not None else Path("runs") / f"{prior}-{'-'.join(tasks)}",
+        tasks=tuple(tasks), levels=resolved, prior=prior, methods=methods, profile=profile,
+        seeds=tuple(seeds) if seeds else prof.seeds,
+        out=out if out is not None else Path("runs") / (f"{prior}-{'-'.join(tasks)}" + ("-paper" if profile == "paper" else "")),
         tune_count=world.tune_count, n_test=n_test if n_test is not None else world.test_count,
-        grid_key=world.grid_key, grids=grids,
-        ilo_paper_steps_scale=world.ilo_paper_steps_scale if ilo_paper_steps_scale is None else ilo_paper_steps_scale,
+        grid_key=grid_key, grids=grids, ilo_paper_steps_scale=ilo_paper_steps_scale,
         n_layers=min(spec.n_layers, world.ilo_paper_rounds or spec.n_layers), data=data_identity(prior),
         objective=objective or world.objective, **options)

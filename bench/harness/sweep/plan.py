@@ -27,7 +27,16 @@ def method_grid(cfg: SweepConfig, method: str) -> list[dict]:
 
     m = method_registry.get(method)
     grid = [m.params_from_dict(p) for p in cfg.grids[method]] if method in cfg.grids else m.grid(cfg.grid_key)
-    return [in_objective(cfg, method, p).to_dict() for p in grid]
+    return [truncate_rounds(in_objective(cfg, method, p).to_dict(), cfg.n_layers) for p in grid]
+
+
+def truncate_rounds(params: dict, n_rounds: int) -> dict:
+    """Keep the first ``n_rounds`` rounds of a per-round ``steps`` schedule (the world's depth cap: a round
+    starting at a deeper layer would optimise a state outside the regime the world is built for)."""
+    steps = params.get("steps")
+    if isinstance(steps, (list, tuple)) and len(steps) > n_rounds:
+        return {**params, "steps": list(steps)[:n_rounds]}
+    return params
 
 
 def in_objective(cfg: SweepConfig, method: str, params):
@@ -40,13 +49,15 @@ def in_objective(cfg: SweepConfig, method: str, params):
 def plan_tune(cfg: SweepConfig) -> list[Cell]:
     cells = []
     tune_images = tuple(range(cfg.tune_count))
-    for task in cfg.tasks:
-        for level in cfg.levels[task]:
-            for m in cfg.methods:
-                for i, p in enumerate(method_grid(cfg, m)):
-                    cells.append(Cell(cfg.name, "tune", cfg.prior, task, float(level), m,
-                                      scale_steps(p, cfg.steps_scale), "tune", tune_images, seed=cfg.seed,
-                                      variant=f"grid{i}"))
+    grids = {m: method_grid(cfg, m) for m in cfg.methods}
+    for seed in cfg.seeds:
+        for task in cfg.tasks:
+            for level in cfg.levels[task]:
+                for m in cfg.methods:
+                    for i, p in enumerate(grids[m]):
+                        cells.append(Cell(cfg.name, "tune", cfg.prior, task, float(level), m,
+                                          scale_steps(p, cfg.steps_scale), "tune", tune_images, seed=seed,
+                                          variant=f"grid{i}"))
     return cells
 
 
@@ -61,14 +72,16 @@ def ilo_paper_params(cfg: SweepConfig) -> dict:
     return scale_steps(in_objective(cfg, "ilo", dataclasses.replace(p, steps=steps)).to_dict(), cfg.steps_scale)
 
 
-def _chosen_params(cfg: SweepConfig, store: ResultStore) -> dict[tuple[str, float, str], dict]:
+def _chosen_params(cfg: SweepConfig, store: ResultStore) -> dict[tuple[int, str, float, str], dict]:
+    """(seed, task, level, method) -> the params chosen on that seed's tuning images."""
     import pandas as pd
 
     from bench.report.stats import select_best
 
     rows = [r for r in store.rows() if r["stage"] == "tune" and r["sweep"] == cfg.name]
     chosen = select_best(pd.DataFrame(rows)) if rows else pd.DataFrame()
-    return {(r["task"], float(r["level"]), r["method"]): json.loads(r["params"]) for _, r in chosen.iterrows()}
+    return {(int(r.get("seed", cfg.seed)), r["task"], float(r["level"]), r["method"]): json.loads(r["params"])
+            for _, r in chosen.iterrows()}
 
 
 def plan_eval(cfg: SweepConfig, store: ResultStore) -> tuple[list[Cell], list[str]]:
@@ -76,18 +89,19 @@ def plan_eval(cfg: SweepConfig, store: ResultStore) -> tuple[list[Cell], list[st
     lookup = _chosen_params(cfg, store)
     cells, missing = [], []
     batches = chunked(list(range(cfg.n_test)), cfg.eval_batch)
-    for task in cfg.tasks:
-        for level in cfg.levels[task]:
-            for m in cfg.methods:
-                key = (task, float(level), m)
-                if key not in lookup:
-                    missing.append(f"{task}@{level}/{m}")
-                    continue
-                variants = [("tuned", lookup[key])] + ([("ilo_paper", ilo_paper_params(cfg))] if m == "ilo" else [])
-                for variant, params in variants:
-                    for b in batches:
-                        cells.append(Cell(cfg.name, "eval", cfg.prior, task, float(level), m, params, "test",
-                                          tuple(b), seed=cfg.seed, variant=variant))
+    for seed in cfg.seeds:
+        for task in cfg.tasks:
+            for level in cfg.levels[task]:
+                for m in cfg.methods:
+                    key = (seed, task, float(level), m)
+                    if key not in lookup:
+                        missing.append(f"{task}@{level}/{m}" + (f" (seed {seed})" if len(cfg.seeds) > 1 else ""))
+                        continue
+                    variants = [("tuned", lookup[key])] + ([("ilo_paper", ilo_paper_params(cfg))] if m == "ilo" else [])
+                    for variant, params in variants:
+                        for b in batches:
+                            cells.append(Cell(cfg.name, "eval", cfg.prior, task, float(level), m, params, "test",
+                                              tuple(b), seed=seed, variant=variant))
     return cells, missing
 
 
@@ -95,12 +109,38 @@ def count_eval_cells(cfg: SweepConfig) -> int:
     """Eval cells a full tuning will lead to (ILO runs twice: tuned and ILO paper)."""
     n_batches = len(chunked(list(range(cfg.n_test)), cfg.eval_batch))
     n_levels = sum(len(cfg.levels[t]) for t in cfg.tasks)
-    return n_levels * (len(cfg.methods) + ("ilo" in cfg.methods)) * n_batches
+    return n_levels * (len(cfg.methods) + ("ilo" in cfg.methods)) * n_batches * len(cfg.seeds)
+
+
+def image_steps(cell: Cell) -> int:
+    """Optimisation steps times images of one cell (the unit of the cost estimate; score evaluations aside)."""
+    steps = cell.params.get("steps", 0)
+    total = sum(steps) if isinstance(steps, (list, tuple)) else int(steps)
+    return total * int(cell.params.get("restarts", 1)) * len(cell.image_indices) * max(1, cell.num_samples)
+
+
+def cost_line(cfg: SweepConfig, tune: list[Cell], executor: str) -> str:
+    """Estimated compute of the tuning stage and (from the tuning grids' mean budget) of the eval stage."""
+    from bench.priors.catalog import get_world
+
+    world = get_world(cfg.prior)
+    tune_steps = sum(image_steps(c) for c in tune)
+    per_cell = tune_steps / max(len(tune), 1) / max(cfg.tune_count, 1)
+    eval_steps = count_eval_cells(cfg) * per_cell * min(cfg.eval_batch, cfg.n_test)
+    gpu = world.slurm_gpus > 0 or executor == "slurm" and cfg.execution.slurm.gpus_per_node > 0
+    rate, where = ((world.gpu_seconds_per_image_step, "GPU") if gpu and world.gpu_seconds_per_image_step
+                   else (world.cpu_seconds_per_image_step, "2-core CPU"))
+    text = f"cost: {tune_steps / 1e6:.2f}M image-steps to tune, ~{eval_steps / 1e6:.2f}M to evaluate"
+    if rate:
+        text += (f"; estimated {(tune_steps + eval_steps) * rate / 3600:.1f} {where} hours at {rate * 1000:.2f} ms per "
+                 "image-step (the world's measured figure), before parallel workers")
+    return text
 
 
 def describe_plan(cfg: SweepConfig, executor: str, chunk_size: int, wandb: str, tune: list[Cell],
                   eval_cells: list[Cell] | None) -> str:
-    lines = [f"sweep {cfg.name!r}: prior={cfg.prior}, executor={executor}, out={cfg.out}, seed={cfg.seed}",
+    lines = [f"sweep {cfg.name!r}: prior={cfg.prior}, profile={cfg.profile}, executor={executor}, out={cfg.out}, "
+             f"seeds={','.join(map(str, cfg.seeds))}",
              "tasks/levels: " + "; ".join(f"{t}={','.join(str(lv) for lv in cfg.levels[t])}" for t in cfg.tasks),
              f"methods: {', '.join(cfg.methods)}; objective: {cfg.objective}"
              + (" (each method's official mode, docs/DEVIATIONS.md)" if cfg.objective == "official" else ""),
@@ -110,6 +150,7 @@ def describe_plan(cfg: SweepConfig, executor: str, chunk_size: int, wandb: str, 
         lines.append(f"eval stage: {len(eval_cells)} cells on {cfg.n_test} test images (batches of {cfg.eval_batch})")
     else:
         lines.append(f"eval stage: {count_eval_cells(cfg)} cells, planned after tuning from the chosen hyperparameters")
+    lines.append(cost_line(cfg, tune, executor))
     jobs = len(chunked(tune, chunk_size))
     if executor == "slurm":
         s = cfg.execution.slurm
