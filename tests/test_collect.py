@@ -16,16 +16,24 @@ from bench.harness.runner import Cell, CellResult
 from bench.harness.store import ResultStore
 from bench.report.collect import collect, main
 from bench.report.frames import rows_frame
-from bench.report.stats import COMPOSITE_LABEL, bootstrap_ci, ilo_composite, select_best, summarize
+from bench.report.stats import (
+    COMPOSITE_LABEL,
+    COMPOSITE_TEST_LABEL,
+    bootstrap_ci,
+    ilo_composite,
+    ilo_composite_test_selected,
+    select_best,
+    summarize,
+)
 
 N_BOOT = 200  # the statistics are checked against bootstrap_ci with the same n, so any n is exact
 
 
 def make_cell(stage: str, task: str, level: float, method: str, variant: str, params: dict | None = None,
-              n_images: int = 3) -> Cell:
+              n_images: int = 3, seed: int = 0) -> Cell:
     return Cell(sweep="fake", stage=stage, prior="embedded", task=task, level=level, method=method,
                 params=params or {"lr": 0.1}, image_set="tune" if stage == "tune" else "test",
-                image_indices=tuple(range(n_images)), variant=variant)
+                image_indices=tuple(range(n_images)), variant=variant, seed=seed)
 
 
 def make_result(cell: Cell, mses: list[float], lpips: list[float] | None = None, failed: tuple[int, ...] = (),
@@ -38,7 +46,7 @@ def make_result(cell: Cell, mses: list[float], lpips: list[float] | None = None,
             "cell": cell.key, "sweep": cell.sweep, "stage": cell.stage, "prior": cell.prior, "task": cell.task,
             "level": cell.level, "method": cell.method, "variant": cell.variant,
             "params": json.dumps(cell.params, sort_keys=True), "image_set": cell.image_set, "image_index": i,
-            "image_id": f"img{i}", "seed": 0, "noise_sigma": 0.0, "v_bench": "0.1.0",
+            "image_id": f"img{i}", "seed": cell.seed, "noise_sigma": 0.0, "v_bench": "0.1.0",
             "mse": math.nan if bad else mses[j], "psnr": math.nan if bad else 10 * math.log10(4 / mses[j]),
             "lpips": math.nan if (bad or lpips is None) else lpips[j],
             "lpips_status": "ok" if lpips is not None else "LPIPS weights not found",
@@ -173,12 +181,33 @@ def test_composite_ilo_picks_best_variant_per_task_level():
             (0.5, "sgilo", "tuned"): 0.001, (0.5, "ilo", "other"): 0.0001}  # not candidates
     for (lv, m, v), mse in spec.items():
         rows += make_result(make_cell("eval", "inpaint", lv, m, v), [mse] * 3).rows
-    choices, comp = ilo_composite(rows_frame(rows))
+    choices, comp = ilo_composite_test_selected(rows_frame(rows))
     winners = dict(zip(choices["level"], choices["winner"]))
     assert winners == {0.05: "ilo/ilo_paper", 0.5: "ilo/tuned"}
-    assert set(comp["method"]) == {COMPOSITE_LABEL}
+    assert set(comp["method"]) == {COMPOSITE_TEST_LABEL}
     assert len(comp) == 6
     assert comp.groupby("level")["mse"].mean().to_dict() == pytest.approx({0.05: 0.1, 0.5: 0.05})
+
+
+def test_composite_ilo_is_selected_on_the_tuning_images_per_seed():
+    """The tune-selected composite follows the tuning images even when the test images disagree, per seed."""
+    rows = []
+    for seed, tune_best in ((0, "ilo_paper"), (1, "ilo_unreg")):
+        tune = {("ilo", "grid0"): 0.3, ("ilo", "grid1"): 0.25, ("ilo", "ilo_paper"): 0.2, ("ilo_unreg", "grid0"): 0.22}
+        if tune_best == "ilo_unreg":
+            tune[("ilo_unreg", "grid0")] = 0.1
+        for (m, v), mse in tune.items():
+            rows += make_result(make_cell("tune", "inpaint", 0.05, m, v, {"v": v}, seed=seed), [mse] * 3).rows
+        test = {("ilo", "tuned"): 0.1, ("ilo", "ilo_paper"): 0.3, ("ilo_unreg", "tuned"): 0.2}
+        for (m, v), mse in test.items():
+            rows += make_result(make_cell("eval", "inpaint", 0.05, m, v, seed=seed), [mse + seed] * 3).rows
+    df = rows_frame(rows)
+    choices, comp = ilo_composite(df[df["stage"] == "eval"], df[df["stage"] == "tune"])
+    assert dict(zip(choices["seed"], choices["winner"])) == {0: "ilo/ilo_paper", 1: "ilo_unreg/tuned"}
+    assert comp.groupby("seed")["mse"].mean().to_dict() == pytest.approx({0: 0.3, 1: 1.2})  # their test rows
+    assert set(comp["method"]) == {COMPOSITE_LABEL}
+    test_choices, _ = ilo_composite_test_selected(df)
+    assert set(test_choices["winner"]) == {"ilo/tuned"}  # what the test images would have picked
 
 
 # ----------------------------------------------------------------------------- collect end to end
@@ -207,9 +236,11 @@ def test_collect_tables_content(sweep, collected):
               & (summ["method"] == "sgilo")].iloc[0]
     assert (sg["n_ok"], sg["n_failed"]) == (2, 1)
     assert sg["mse_mean"] == pytest.approx((0.02 + 0.03) / 2)  # failed third image not averaged
-    comp = pd.read_csv(out / "ilo_composite.csv")
+    comp = pd.read_csv(out / "ilo_composite_test_selected.csv")
     assert dict(zip(comp["level"], comp["winner"])) == {0.5: "ilo/tuned", 0.05: "ilo/ilo_paper", 0.0: "ilo/tuned"}
-    assert (summ["method"] == COMPOSITE_LABEL).sum() == 3
+    comp = pd.read_csv(out / "ilo_composite.csv")  # selected on the tuning images: no ILO-paper tuning rows here
+    assert set(comp["winner"]) <= {"ilo/tuned", "ilo_unreg/tuned"} and comp["note"].str.contains("of 3 variants present").all()
+    assert (summ["method"] == COMPOSITE_LABEL).sum() == 3 and (summ["method"] == COMPOSITE_TEST_LABEL).sum() == 3
     tune = pd.read_csv(out / "tuning_choices.csv")
     assert len(tune) == 3 * 3 and set(tune["variant"]) == {"lr0.3"}
     fails = pd.read_csv(out / "failures.csv")
@@ -264,6 +295,27 @@ def test_bootstrap_ci_depends_only_on_the_values_not_their_order():
     x = np.random.default_rng(3).normal(size=30)
     perm = np.random.default_rng(4).permutation(30)
     assert bootstrap_ci(x) == bootstrap_ci(x[perm]) == bootstrap_ci(list(reversed(x.tolist())))
+
+
+def test_paired_differences_average_seeds_per_image_and_ignore_row_order():
+    from bench.report.stats import paired_table, seed_spread
+
+    rows = []
+    for seed in (0, 1, 2):
+        for m, off in (("ilo", 0.0), ("sgilo", -0.01), ("sgilo_t0", -0.005)):
+            vals = [0.1 + 0.02 * i + off + 0.001 * seed for i in range(6)]
+            rows += make_result(make_cell("eval", "inpaint", 0.05, m, "tuned", n_images=6, seed=seed), vals).rows
+    df = rows_frame(rows)
+    t = paired_table(df, n_boot=500)
+    vs_ilo = t[(t["reference"] == "ilo") & (t["method"] == "sgilo")].iloc[0]
+    assert vs_ilo["n"] == 6 and vs_ilo["seeds"] == 3 and vs_ilo["mean_diff"] == pytest.approx(-0.01)
+    vs_t0 = t[(t["reference"] == "sgilo_t0") & (t["method"] == "sgilo")].iloc[0]
+    assert vs_t0["mean_diff"] == pytest.approx(-0.005) and vs_t0["win_rate"] == 1.0
+    shuffled = paired_table(df.sample(frac=1.0, random_state=3), n_boot=500)
+    pd.testing.assert_frame_equal(t.reset_index(drop=True), shuffled.reset_index(drop=True))
+    spread = seed_spread(df)
+    row = spread[spread["method"] == "ilo"].iloc[0]
+    assert row["seeds"] == 3 and row["sd_across_seeds"] == pytest.approx(0.001)
 
 
 def test_paired_differences_match_hand_computed_values():

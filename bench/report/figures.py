@@ -311,41 +311,49 @@ __all__ = ["figure3", "main_variants", "series_labels", "speed_figure", "speed_p
 
 
 # ============================================================================ paired differences
-PAIRED_COLORS = {"csgm": 0, "ilo_unreg": 4, "sgilo": 2}
 
 
 def paired_figure(paired: pd.DataFrame, out: Path) -> dict[str, Path]:
-    """Mean per-image MSE difference to ILO (tuned on the tuning images), paired 95% CI, per task
-    (panels) and level (x, easy to hard); below zero = better than ILO on the same test images."""
+    """Mean per-image MSE difference to each reference (one row of panels per reference: ILO tuned, the
+    tune-selected composite ILO, CSGM, SGILO T = 0), paired 95% CI, per task (panels) and level (x, easy
+    to hard); below zero = better than the reference on the same test images."""
     from bench.report.recon_grid import display_name
 
     if paired.empty:
         return {}
     sns.set_theme(style="whitegrid", context="paper")
     tasks = _ordered_tasks(paired)
+    refs = list(dict.fromkeys(paired["reference"]))
     width = _fig_width(len(tasks))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(width, 3.2), squeeze=False)
+    fig, axes = plt.subplots(len(refs), len(tasks), figsize=(width, 2.9 * len(refs) + 0.4), squeeze=False)
     colors = sns.color_palette("colorblind", 10)
     methods = sorted(paired["method"].unique())
-    for ax, task in zip(axes[0], tasks):
-        sub = paired[paired["task"] == task]
-        axis = task_axis(task)
-        pos = _positions(axis, sub["level"].tolist())
-        for k, m in enumerate(methods):
-            s = sub[sub["method"] == m]
-            x = np.array([pos[lv] for lv in s["level"]]) + (k - (len(methods) - 1) / 2) * 0.12
-            ax.errorbar(x, s["mean_diff"], yerr=[s["mean_diff"] - s["ci_low"], s["ci_high"] - s["mean_diff"]],
-                        fmt="o-", color=colors[PAIRED_COLORS.get(m, 7)], label=display_name(m), capsize=3, ms=4)
-        ax.axhline(0, color="black", lw=0.8)
-        ax.set_xticks(list(pos.values()), [f"{lv:g}" for lv in pos])
-        ax.set_title(f"{task} (harder to the right)", fontsize=9)
-        ax.set_xlim(-0.5, len(pos) - 0.5)
-        ax.set_xlabel(textwrap.fill(axis.short_meaning, 40), fontsize=8)
-    axes[0][0].set_ylabel("MSE(method) - MSE(ILO), per image\n(mean, paired 95% CI; < 0: better than ILO)", fontsize=8)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=_legend_cols(width, len(labels)), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
-    path = out / "paired_vs_ilo.png"
+    for row, ref in zip(axes, refs):
+        for ax, task in zip(row, tasks):
+            sub = paired[(paired["task"] == task) & (paired["reference"] == ref)]
+            axis = task_axis(task)
+            pos = _positions(axis, sorted(paired.loc[paired["task"] == task, "level"].unique()))
+            for k, m in enumerate(methods):
+                s = sub[sub["method"] == m]
+                if s.empty:
+                    continue
+                x = np.array([pos[lv] for lv in s["level"]]) + (k - (len(methods) - 1) / 2) * 0.1
+                ax.errorbar(x, s["mean_diff"], yerr=[s["mean_diff"] - s["ci_low"], s["ci_high"] - s["mean_diff"]],
+                            fmt="o-", color=colors[methods.index(m) % 10], label=display_name(m), capsize=3, ms=4)
+            ax.axhline(0, color="black", lw=0.8)
+            ax.set_xticks(list(pos.values()), [f"{lv:g}" for lv in pos])
+            ax.set_title(f"{task} vs {display_name(ref)}", fontsize=9)
+            ax.set_xlim(-0.5, len(pos) - 0.5)
+            ax.set_xlabel(textwrap.fill(axis.short_meaning, 40), fontsize=8)
+        row[0].set_ylabel(f"MSE(method) - MSE({display_name(ref)})\nper image (mean, paired 95% CI)", fontsize=8)
+    handles, labels = {}, {}
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=_legend_cols(width, len(handles)),
+               fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.6 / (2.9 * len(refs) + 0.4), 1, 1))
+    path = out / "paired_differences.png"
     fig.savefig(path, dpi=150)
     plt.close(fig)
     return {"paired_png": path}

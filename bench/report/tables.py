@@ -10,7 +10,15 @@ import numpy as np
 import pandas as pd
 
 from bench.report.axes import sort_by_difficulty
-from bench.report.stats import failure_table, ilo_composite, paired_differences, select_best, summarize
+from bench.report.stats import (
+    failure_table,
+    ilo_composite,
+    ilo_composite_test_selected,
+    paired_table,
+    seed_spread,
+    select_best,
+    summarize,
+)
 
 
 # ============================================================================ markdown
@@ -86,9 +94,13 @@ def level_str(df: pd.DataFrame) -> pd.DataFrame:
 def build_tables(rows: pd.DataFrame, n_boot: int = 2000) -> dict[str, pd.DataFrame]:
     """Every derived table of the report from the tidy rows (pure; no files)."""
     eval_rows = rows[rows["stage"] == "eval"]
-    choices, comp_rows = ilo_composite(eval_rows)
+    choices, comp_rows = ilo_composite(eval_rows, rows[rows["stage"] == "tune"])
+    test_choices, test_comp_rows = ilo_composite_test_selected(eval_rows)
     summary = sort_by_difficulty(summarize(rows, n_boot=n_boot))
-    comp_summary = sort_by_difficulty(summarize(comp_rows, n_boot=n_boot)) if len(comp_rows) else summary.iloc[0:0]
+    comp = pd.concat([comp_rows, test_comp_rows], ignore_index=True)
+    comp_summary = sort_by_difficulty(summarize(comp, n_boot=n_boot)) if len(comp) else summary.iloc[0:0]
     return {"summary": summary, "composite_summary": comp_summary, "ilo_choices": choices,
+            "ilo_choices_test_selected": test_choices,
             "tuning_choices": select_best(rows, include_unsuccessful=True), "failures": failure_table(rows),
-            "paired": paired_differences(eval_rows, n_boot=n_boot)}
+            "paired": paired_table(pd.concat([eval_rows, comp_rows], ignore_index=True), n_boot=n_boot),
+            "seed_spread": seed_spread(eval_rows)}

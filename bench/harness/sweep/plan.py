@@ -10,6 +10,7 @@ from bench.harness.execution import chunked
 from bench.harness.runner import Cell
 from bench.harness.store import ResultStore
 from bench.harness.sweep.config import SweepConfig
+from bench.report.stats import ILO_PAPER_VARIANT
 
 
 def scale_steps(params: dict, scale: float) -> dict:
@@ -58,6 +59,9 @@ def plan_tune(cfg: SweepConfig) -> list[Cell]:
                         cells.append(Cell(cfg.name, "tune", cfg.prior, task, float(level), m,
                                           scale_steps(p, cfg.steps_scale), "tune", tune_images, seed=seed,
                                           variant=f"grid{i}"))
+                    if m == "ilo":  # the ILO paper schedule on the tuning images: the composite ILO selects on them
+                        cells.append(Cell(cfg.name, "tune", cfg.prior, task, float(level), m, ilo_paper_params(cfg),
+                                          "tune", tune_images, seed=seed, variant=ILO_PAPER_VARIANT))
     return cells
 
 
@@ -97,7 +101,7 @@ def plan_eval(cfg: SweepConfig, store: ResultStore) -> tuple[list[Cell], list[st
                     if key not in lookup:
                         missing.append(f"{task}@{level}/{m}" + (f" (seed {seed})" if len(cfg.seeds) > 1 else ""))
                         continue
-                    variants = [("tuned", lookup[key])] + ([("ilo_paper", ilo_paper_params(cfg))] if m == "ilo" else [])
+                    variants = [("tuned", lookup[key])] + ([(ILO_PAPER_VARIANT, ilo_paper_params(cfg))] if m == "ilo" else [])
                     for variant, params in variants:
                         for b in batches:
                             cells.append(Cell(cfg.name, "eval", cfg.prior, task, float(level), m, params, "test",
