@@ -346,7 +346,7 @@ def paired_figure(paired: pd.DataFrame, out: Path) -> dict[str, Path]:
             ax.set_xlim(-0.5, len(pos) - 0.5)
             ax.set_xlabel(textwrap.fill(axis.short_meaning, 40), fontsize=8)
         row[0].set_ylabel(f"MSE(method) - MSE({display_name(ref)})\nper image (mean, paired 95% CI)", fontsize=8)
-    handles, labels = {}, {}
+    handles: dict = {}
     for ax in axes.flat:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(lab, h)
