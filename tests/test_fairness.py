@@ -231,14 +231,17 @@ register_classifier("tiny-test")(lambda **_: _TinyThreshold())
 
 TINY = ["--prior", "tiny", "--classifier", "tiny-test", "--methods", "ilo,sgilo", "--factor", "4", "--limit", "2",
         "--samples", "3", "--batch", "2", "--params", 'ilo={"steps": [4, 4]}',
-        "--params", 'sgilo={"steps": [4, 4], "temperature": [0]}', "--executor", "debug", "--wandb", "disabled"]
+        "--params", 'sgilo={"steps": [4, 4], "temperature": [0]}', "--executor", "debug", "--wandb", "disabled",
+        "--seeds", "0,1"]
 
 
 def test_end_to_end_on_the_tiny_prior_and_resume(tmp_path, capsys):
     out = tmp_path / "fair"
     assert "tiny-test" in classifier_names()
     assert main(TINY + ["--out", str(out), "--dry-run"]) == 0
-    assert "cells: 4 " in capsys.readouterr().out and not out.exists()
+    dry = capsys.readouterr().out
+    assert "cells: 8 " in dry and not out.exists()  # 2 seeds x 2 methods x 2 batches
+    assert "init randn (an independent start per posterior sample)" in dry  # SGILO's chains do not share z = ones
     assert main(TINY + ["--out", str(out), "--results", str(tmp_path / "res")]) == 2  # smoke runs are never results
     assert main(TINY + ["--out", str(out), "--plan-only"]) == 0  # for slurm/grid.sh (bench.harness.run_plan)
     assert "slurm/grid.sh" in capsys.readouterr().out and (out / "plan_fairness.json").exists()
@@ -251,8 +254,12 @@ def test_end_to_end_on_the_tiny_prior_and_resume(tmp_path, capsys):
     assert "SMOKE RUN, NOT A RESULT" in md and "x4 per side = x16 in pixel count (16x16 -> 4x4)" in md
     assert "| sgilo | majority of 3 |" in md and "| ilo | single |" in md
     per_image = pd.read_csv(out / "fairness_images.csv")
-    assert len(per_image) == 3 * 4 and (per_image["status"] == "ok").all()  # original, ilo, sgilo x 4 images
-    assert len(list((out / "images").glob("*.pt"))) == 4
+    assert len(per_image) == 4 + 2 * 2 * 4 and (per_image["status"] == "ok").all()  # originals; 2 seeds x 2 methods
+    assert set(per_image.loc[per_image["method"] != "original", "seed"]) == {0, 1}
+    assert len(list((out / "images").glob("*.pt"))) == 8
+    assert "## Paired comparisons" in md and "| x4 | sgilo | ilo | 4 | 2 |" in md
+    paired = pd.read_csv(out / "fairness_paired.csv")
+    assert list(paired[["a", "b"]].itertuples(index=False, name=None)) == [("sgilo", "ilo")]
     table = pd.read_csv(out / "fairness.csv")
     mtime = {p: p.stat().st_mtime_ns for p in (out / "cells").iterdir()}
     assert main(TINY + ["--out", str(out)]) == 0  # resume: nothing recomputed, same table
@@ -351,3 +358,70 @@ def test_failed_images_are_listed_with_their_reason():
     md = failures_section(per_image)
     assert "| x4 | sgilo | 2 | ValueError: no score model for layer 1 |" in md
     assert failures_section(per_image[per_image["status"] == "ok"]) == ""
+
+
+# ----------------------------------------------------------------------------- paired tests, gap, baseline
+def test_mcnemar_exact_matches_the_binomial_test():
+    from bench.experiments.fairness.stats import mcnemar_exact
+
+    assert mcnemar_exact(0, 5) == pytest.approx(2 / 32)  # all 5 discordant pairs one way
+    assert mcnemar_exact(3, 3) == 1.0 and mcnemar_exact(0, 0) == 1.0
+    assert mcnemar_exact(1, 9) == pytest.approx(2 * (1 + 10) / 1024)
+    assert mcnemar_exact(9, 1) == mcnemar_exact(1, 9)
+
+
+def _two_method_rows(seeds=(0, 1, 2), n=40):
+    rows = []
+    for seed in seeds:
+        for i in range(n):
+            group, label = ("A", 0) if i < n // 2 else ("B", 1)
+            right_a = i % 10 != 0  # method a: 90% right, every seed
+            right_b = i % 4 != 0 if seed != 2 else i % 5 != 0  # b: 75% (80% on seed 2)
+            for m, right in (("a", right_a), ("b", right_b)):
+                rows.append({"factor": 4, "method": m, "seed": seed, "image_id": f"im{i}", "group": group,
+                             "label": label, "pred": label if right else 1 - label, "status": "ok"})
+    return pd.DataFrame(rows)
+
+
+def test_paired_comparison_counts_discordant_images_per_seed():
+    from bench.experiments.fairness.stats import mcnemar_exact, paired_comparisons
+
+    r = paired_comparisons(_two_method_rows(), [("a", "b")], n_boot=500).iloc[0]
+    assert (r["n"], r["seeds"]) == (40, 3)
+    assert r["acc_a"] == pytest.approx(0.9) and r["acc_b"] == pytest.approx((0.75 * 2 + 0.8) / 3)
+    assert r["ci_low"] <= r["diff"] <= r["ci_high"]
+    # seed 0: a right & b wrong on i % 4 == 0 but i % 10 != 0 (im4, 8, 12, 16, 24, 28, 32, 36) = 8; the reverse: im10, 30
+    assert "seed 0: 8/2, p=" + f"{mcnemar_exact(8, 2):.3g}" in r["mcnemar_by_seed"]
+
+
+def test_group_gap_and_seed_averaged_counts():
+    t = fairness_table(_two_method_rows().assign(params_source="-", ref_pred=0), ("A", "B"), n_boot=500)
+    tot = t[(t["method"] == "b") & (t["group"] == "total")].iloc[0]
+    assert tot["seeds"] == 3 and tot["n"] == 40 and tot["correct"] == pytest.approx(40 * (0.75 * 2 + 0.8) / 3)
+    a_rows = _two_method_rows()
+    a_rows = a_rows[a_rows["method"] == "a"]
+    acc = lambda g: (a_rows[a_rows.group == g].pred == a_rows[a_rows.group == g].label).mean()  # noqa: E731
+    ta = t[(t["method"] == "a") & (t["group"] == "total")].iloc[0]
+    assert ta["gap"] == pytest.approx(acc("A") - acc("B")) and ta["gap_ci_low"] <= ta["gap"] <= ta["gap_ci_high"]
+    assert ta["accuracy_by_seed"] == "0.900, 0.900, 0.900"
+
+
+def test_measurement_only_baseline_learns_what_the_measurement_carries():
+    """Groups told apart by overall brightness survive 8x downsampling, so the linear baseline separates them;
+    groups that differ only in a fine checkerboard do not."""
+    from bench.experiments.fairness.baseline import measurement_only_predictions
+
+    g = torch.Generator().manual_seed(0)
+    def make(n, kind):
+        y = torch.arange(n) % 2
+        x = 0.3 * torch.randn(n, 1, 32, 32, generator=g)
+        if kind == "bright":
+            x += (y.float() * 2 - 1).view(-1, 1, 1, 1) * 0.5
+        else:
+            board = ((torch.arange(32)[:, None] + torch.arange(32)[None]) % 2).float() * 2 - 1
+            x += (y.float() * 2 - 1).view(-1, 1, 1, 1) * 0.5 * board
+        return x.clamp(-1, 1), y
+    for kind, lo, hi in (("bright", 0.95, 1.0), ("checker", 0.3, 0.7)):
+        (xtr, ytr), (xte, yte) = make(400, kind), make(200, kind)
+        acc = float((measurement_only_predictions(xtr, ytr, xte, 8) == yte).float().mean())
+        assert lo <= acc <= hi, (kind, acc)

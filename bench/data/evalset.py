@@ -242,7 +242,8 @@ def load_fairness_groups(size: int = 32, folder: str | Path = EVALSET_DIR) -> di
 
 def separability_check(root: str | Path | None = None, steps: int = 200) -> dict[str, float]:
     """Test accuracy of a logistic regression Sandal-vs-Sneaker at 32x32, 8x8 and 4x4."""
-    torch.manual_seed(0)
+    from bench.core.linear import fit_logistic, predict_logistic
+
     out = {}
     data = {s: fm.load_tensor(s, root) for s in ("train", "test")}
     for res in (32, 8, 4):
@@ -251,20 +252,9 @@ def separability_check(root: str | Path | None = None, steps: int = 200) -> dict
             keep = (y == 5) | (y == 7)
             xs = torch.nn.functional.avg_pool2d(x[keep], 32 // res).flatten(1).double()
             xy[s] = (xs, (y[keep] == 7).double())
-        w = torch.zeros(xy["train"][0].shape[1], dtype=torch.float64, requires_grad=True)
-        b = torch.zeros((), dtype=torch.float64, requires_grad=True)
-        opt = torch.optim.LBFGS([w, b], max_iter=steps, line_search_fn="strong_wolfe")
-
-        def closure():
-            opt.zero_grad()
-            logits = xy["train"][0] @ w + b
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, xy["train"][1]) + 1e-3 * w.square().sum()
-            loss.backward()
-            return loss
-
-        opt.step(closure)
+        w, b = fit_logistic(*xy["train"], steps=steps)
         with torch.no_grad():
-            pred = (xy["test"][0] @ w + b) > 0
+            pred = predict_logistic(xy["test"][0], w, b)
             out[f"{res}x{res}"] = round(float((pred.double() == xy["test"][1]).double().mean()), 4)
     return out
 

@@ -55,6 +55,17 @@ def embedded_fairness_groups() -> tuple[list[int], tuple[str, ...]]:
     return [lab_to_group[int(v)] for v in y.tolist()], tuple(FAIRNESS_GROUPS)
 
 
+def embedded_train_groups() -> tuple[torch.Tensor, torch.Tensor]:
+    """The Fashion-MNIST training images of the fairness groups (Sandal, Sneaker) and their group index."""
+    from bench.data.evalset import FAIRNESS_GROUPS
+    from bench.data.fashion_mnist import load_tensor
+
+    x, y = load_tensor("train")
+    classes = list(FAIRNESS_GROUPS.values())
+    keep = torch.isin(y, torch.tensor(classes))
+    return x[keep], torch.tensor([classes.index(int(v)) for v in y[keep]])
+
+
 def embedded_quality(images: torch.Tensor) -> dict:
     """Classifier-space statistics of ``images`` against the 10,000 Fashion-MNIST test images
     (bench/embedded/quality.py; the classifier's features, not Inception)."""
@@ -84,7 +95,7 @@ EMBEDDED_WORLD = World(
     # rounds 0-2 optimise z and the states after layers 0 and 1 (p = 256, 512 <= n/2); a fourth round would
     # optimise the 128x16x16 state after layer 2 (p = 32768 = 32 n), outside the regime ILO presupposes
     ilo_paper_rounds=3,
-    slurm_gpus=0, fairness=FairnessSetting((4, 8), "embedded", embedded_fairness_groups),
+    slurm_gpus=0, fairness=FairnessSetting((4, 8), "embedded", embedded_fairness_groups, embedded_train_groups),
     quality_stats=embedded_quality, images_fingerprint=evalset_fingerprint)
 
 def _score_dir():

@@ -25,6 +25,9 @@ class FairnessSetting:
     classifier: str | None  # attribute classifier name (bench.priors.attributes); None: the user must pass one
     # () -> (group index of every image of the "fairness" set, group names); raises MissingAssetError
     groups: Callable[[], tuple[list[int], tuple[str, ...]]]
+    # () -> (labelled training images of the groups, their group index): the measurement-only baseline's
+    # training data (never the fairness images); None: the world has none and the baseline is skipped
+    train_groups: Callable[[], tuple[torch.Tensor, torch.Tensor]] | None = None
 
 
 def _no_missing() -> list[str]:

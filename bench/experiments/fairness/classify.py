@@ -26,11 +26,11 @@ def classify(cfg: FairnessConfig, cells: Sequence[Cell], positions: Sequence[int
     ref = clf.predict(images[pos]).tolist()
     info = {p: {"image_index": p, "image_id": ids[p], "group": set_groups[lab], "label": clf.groups.index(set_groups[lab]),
                 "ref_pred": r} for p, lab, r in zip(pos, labels, ref)}
-    rows = [{"factor": 0, "method": "original", "params_source": "-", **info[p], "status": "ok", "pred": info[p]["ref_pred"],
-             "samples": 1, "pred_majority": -1, "agreement": math.nan} for p in pos]
+    rows = [{"factor": 0, "method": "original", "seed": 0, "params_source": "-", **info[p], "status": "ok",
+             "pred": info[p]["ref_pred"], "samples": 1, "pred_majority": -1, "agreement": math.nan} for p in pos]
     store = ResultStore(cfg.out)
     for cell in cells:
-        base = {"factor": int(cell.level), "method": cell.method,
+        base = {"factor": int(cell.level), "method": cell.method, "seed": cell.seed,
                 "params_source": choices[(int(cell.level), cell.method)].source}
         rec_path = store.record_path(cell)
         rec = json.loads(rec_path.read_text()) if rec_path.exists() else {"status": "missing", "reason": "not run"}

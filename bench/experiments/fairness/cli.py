@@ -78,6 +78,16 @@ def parse_factors(values: Sequence[str], prior: str, side: int | None) -> tuple[
     return tuple(dict.fromkeys(out))
 
 
+def _seeds(text: str) -> tuple[int, ...]:
+    try:
+        seeds = tuple(int(v) for v in split_list([text]))
+    except ValueError:
+        raise UsageError(f"--seeds {text!r}: comma-separated integers") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise UsageError(f"--seeds {text!r}: distinct integers, at least one")
+    return seeds
+
+
 def parse_params(specs: Sequence[str], methods: Sequence[str]) -> dict[str, dict]:
     """``METHOD=JSON`` strings (e.g. sgilo='{"temperature": [0, 0, 1]}') -> {method: dict}."""
     out: dict[str, dict] = {}
@@ -105,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--prior", default="embedded",
                    help="embedded (default), ffhq (rosinality .pt), ffhq-ada (NVIDIA ffhq.pkl), or tiny (tests only)")
-    p.add_argument("--methods", default=",".join(DEFAULT_METHODS), help="comma-separated method names (default ilo,sgilo)")
+    p.add_argument("--methods", default=",".join(DEFAULT_METHODS),
+                   help=f"comma-separated method names (default {','.join(DEFAULT_METHODS)}: sgilo_t0 is the control)")
     p.add_argument("--factor", nargs="+", default=None, metavar="N",
                    help="downsampling factors PER SIDE; the pixel count shrinks by N^2 (default: 4 8 on the embedded "
                         "32x32 images = x16, x64 in pixel count; 16 on FFHQ 1024 = x256, the paper's)")
@@ -118,7 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps-scale", type=float, default=1.0, help="multiply every method's step counts (smoke runs)")
     p.add_argument("--limit", type=int, default=None, help="images per group (smoke runs; default all 64)")
     p.add_argument("--batch", type=int, default=16, help="images per cell (default 16)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", default="0,1,2", metavar="S1,S2,...",
+                   help="replicates: operator and initialisation draws (default 0,1,2)")
+    p.add_argument("--shared-chain-init", action="store_true",
+                   help="let posterior samples share SGILO's start (z = ones) instead of an independent draw each")
     p.add_argument("--out", default=None, help="store folder (default runs/fairness-<prior>)")
     p.add_argument("--results", default=None, metavar="DIR", help="also copy fairness.md there (e.g. results/embedded)")
     p.add_argument("--classifier", default=None, help="attribute classifier (default: embedded for the embedded prior, "
@@ -185,7 +199,7 @@ def config_from_args(a: argparse.Namespace) -> FairnessConfig:
         prior=prior, methods=method_names, factors=factors, samples=a.samples,
         out=Path(a.out) if a.out else Path("runs") / f"fairness-{prior}", from_sweep=from_sweep,
         params_override=parse_params(a.params, method_names), steps_scale=a.steps_scale, limit=a.limit, batch=a.batch,
-        seed=a.seed, classifier=clf, classifier_options=opts, image_side=side,
+        seeds=_seeds(a.seeds), independent_chains=not a.shared_chain_init, classifier=clf, classifier_options=opts, image_side=side,
         results=Path(a.results) if a.results else None, execution=execution_from_args(a, world.slurm_gpus))
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 from bench.harness.cli import ExecutionOptions
 from bench.harness.store import ResultStore
 
-DEFAULT_METHODS = ("ilo", "sgilo")
+DEFAULT_METHODS = ("ilo", "sgilo", "sgilo_t0")  # sgilo_t0: the control isolating the score prior
 
 
 @dataclass
@@ -26,7 +26,8 @@ class FairnessConfig:
     steps_scale: float = 1.0
     limit: int | None = None  # images per group (smoke runs); None: all 64
     batch: int = 16  # images per cell
-    seed: int = 0
+    seeds: tuple[int, ...] = (0, 1, 2)  # replicates (operator and initialisation draws)
+    independent_chains: bool = True  # samplers start every posterior sample from its own latent draw
     classifier: str = "embedded"
     classifier_options: dict = field(default_factory=dict)
     image_side: int | None = None  # the world's image side (factor validation, table headings)
@@ -36,6 +37,10 @@ class FairnessConfig:
     @property
     def name(self) -> str:
         return self.out.name
+
+    @property
+    def seed(self) -> int:
+        return self.seeds[0]
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,7 @@ def tuned_superres(sweep_dir: Path, prior: str) -> dict[tuple[float, str], dict]
 
 
 def choose_params(method: str, factor: int, tuned: dict[tuple[float, str], dict], sweep_name: str,
-                  override: dict | None = None, steps_scale: float = 1.0) -> Choice:
+                  override: dict | None = None, steps_scale: float = 1.0, independent_chains: bool = False) -> Choice:
     """Tuned hyperparameters at this factor, else at the nearest tuned factor (log scale), else
     the method's defaults; then hand overrides and the step scale, each named in ``source``."""
     import methods as method_registry
@@ -85,6 +90,13 @@ def choose_params(method: str, factor: int, tuned: dict[tuple[float, str], dict]
         params = {**params, **override}
         source += " + --params " + json.dumps(override, sort_keys=True)
         variant += "+params"
+    m = method_registry.get(method)
+    if independent_chains and m.samples_posterior and params.get("init", "randn") != "randn":
+        # SGILO starts z at ones: every posterior sample would start from the same latent, and majority votes
+        # and agreement would measure the optimiser's noise rather than posterior diversity
+        params = {**params, "init": "randn"}
+        source += ", init randn (an independent start per posterior sample)"
+        variant += "+randinit"
     if steps_scale != 1.0:
         params = scale_steps(params, steps_scale)
         source += f", steps x{steps_scale:g}"

@@ -45,14 +45,15 @@ def plan_cells(cfg: FairnessConfig, positions: Sequence[int], choices: dict[tupl
     from bench.harness.execution import chunked
 
     cells = []
-    for factor in cfg.factors:
-        for m in cfg.methods:
-            ch = choices[(factor, m)]
-            S = cfg.samples if method_registry.get(m).samples_posterior else 1
-            for batch in chunked(list(positions), cfg.batch):
-                cells.append(Cell(cfg.name, "fairness", cfg.prior, "superres", float(factor), m, ch.params, "fairness",
-                                  tuple(batch), seed=cfg.seed, variant=ch.variant, num_samples=S,
-                                  save_images=str(cfg.out / "images")))
+    for seed in cfg.seeds:
+        for factor in cfg.factors:
+            for m in cfg.methods:
+                ch = choices[(factor, m)]
+                S = cfg.samples if method_registry.get(m).samples_posterior else 1
+                for batch in chunked(list(positions), cfg.batch):
+                    cells.append(Cell(cfg.name, "fairness", cfg.prior, "superres", float(factor), m, ch.params,
+                                      "fairness", tuple(batch), seed=seed, variant=ch.variant, num_samples=S,
+                                      save_images=str(cfg.out / "images")))
     return cells
 
 

@@ -8,17 +8,29 @@ import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import pandas as pd
+
 from bench.core.io import atomic_write_text
+from bench.experiments.fairness.baseline import measurement_only_rows
 from bench.experiments.fairness.classify import build_classifier, check_classifier_ready, classifier_groups, classify
 from bench.experiments.fairness.config import Choice, FairnessConfig, choose_params, tuned_superres
 from bench.experiments.fairness.plan import fairness_set, plan_cells, prior_missing
-from bench.experiments.fairness.report import failures_section, log_table_wandb, params_section, table_markdown
-from bench.experiments.fairness.stats import fairness_table
+from bench.experiments.fairness.report import (
+    failures_section,
+    log_table_wandb,
+    paired_section,
+    params_section,
+    table_markdown,
+)
+from bench.experiments.fairness.stats import fairness_table, paired_comparisons
 from bench.harness.cli import progress_printer, resolve_wandb, sbatch_line
 from bench.harness.execution import execute
 from bench.harness.runner import Cell
 from bench.harness.slurm import default_chunk_size, resolve_executor
 from bench.harness.store import ResultStore
+
+# the paired comparisons of the table: SGILO against ILO, and against its own T = 0 control
+PAIRS = (("sgilo", "ilo"), ("sgilo", "sgilo_t0"), ("sgilo_t0", "ilo"))
 
 
 class StopRun(Exception):
@@ -91,7 +103,8 @@ def _choices(cfg: FairnessConfig) -> dict[tuple[int, str], Choice]:
               file=sys.stderr)
     sweep_name = cfg.from_sweep.name if cfg.from_sweep else ""
     try:
-        return {(f, m): choose_params(m, f, tuned, sweep_name, cfg.params_override.get(m), cfg.steps_scale)
+        return {(f, m): choose_params(m, f, tuned, sweep_name, cfg.params_override.get(m), cfg.steps_scale,
+                                      cfg.independent_chains)
                 for f in cfg.factors for m in cfg.methods}
     except (ValueError, TypeError) as err:
         raise StopRun(f"error: bad hyperparameters: {err}") from None
@@ -123,13 +136,18 @@ def _classify_and_write(cfg: FairnessConfig, planned: Planned, wandb_mode: str, 
         raise StopRun(f"error: classifier groups {list(clf.groups)} do not match the fairness set's groups "
                       f"{list(planned.groups)}")
     per_image = classify(cfg, planned.cells, planned.positions, planned.labels, planned.groups, clf, planned.choices)
+    per_image = pd.concat([per_image, measurement_only_rows(cfg, planned, clf)], ignore_index=True)
     table = fairness_table(per_image, clf.groups)
+    pairs = [(a, b) for a, b in PAIRS if a in cfg.methods and b in cfg.methods]
+    paired = paired_comparisons(per_image, pairs)
     meta = {"prior": cfg.prior, "classifier": clf.description,
             "n_per_group": ", ".join(f"{g} {n}" for g, n in planned.n_per_group.items()),
-            "image_side": cfg.image_side, "store": str(cfg.out), "seed": cfg.seed,
+            "image_side": cfg.image_side, "store": str(cfg.out), "seeds": ", ".join(map(str, cfg.seeds)),
             "smoke": smoke_reason(cfg, clf.random_weights), "command": command}
-    md = table_markdown(table, clf.groups, meta) + failures_section(per_image) + params_section(planned.choices)
+    md = (table_markdown(table, clf.groups, meta) + paired_section(paired) + failures_section(per_image)
+          + params_section(planned.choices))
     atomic_write_text(cfg.out / "fairness_images.csv", per_image.to_csv(index=False))
+    atomic_write_text(cfg.out / "fairness_paired.csv", paired.to_csv(index=False))
     atomic_write_text(cfg.out / "fairness.csv", table.to_csv(index=False))
     atomic_write_text(cfg.out / "fairness.md", md)
     log_table_wandb(cfg, table, wandb_mode, md)
@@ -151,8 +169,9 @@ def _execute(cfg: FairnessConfig, planned: Planned, executor: str, chunk: int, c
           f"{cfg.out / 'fairness_images.csv'}")
     if cfg.results:
         cfg.results.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(cfg.out / "fairness.md", cfg.results / "fairness.md")
-        print(f"copied the table to {cfg.results / 'fairness.md'}")
+        for name in ("fairness.md", "fairness_images.csv", "fairness_paired.csv"):
+            shutil.copyfile(cfg.out / name, cfg.results / name)
+        print(f"copied the table, the per-image predictions and the paired tests to {cfg.results}")
 
 
 def run_fairness(cfg: FairnessConfig, dry_run: bool = False, command: str = "", plan_only: bool = False) -> int:
