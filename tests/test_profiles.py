@@ -34,8 +34,8 @@ def test_paper_profile_grids_controls_and_seeds():
     setups = lambda g: {(p["init"], tuple(p["lr"]), p["lr_schedule"], p["geocross"]) for p in g}  # noqa: E731
     assert setups(t0) == setups(sg)
     cells = plan_tune(cfg)
-    assert {c.seed for c in cells} == {0, 1, 2} and len(cells) == 3 * len(cfg.levels["inpaint"]) * sum(
-        len(method_grid(cfg, m)) for m in cfg.methods)
+    assert {c.seed for c in cells} == {0, 1, 2} and len(cells) == 3 * len(cfg.levels["inpaint"]) * (sum(
+        len(method_grid(cfg, m)) for m in cfg.methods) + 1)  # + the ILO paper schedule on the tuning images
 
 
 def test_sgilo_t0_refuses_a_temperature():

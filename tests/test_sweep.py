@@ -76,8 +76,8 @@ def test_tiny_sweep_end_to_end(tiny_sweep):
     rows = store.rows()
     tune = [r for r in rows if r["stage"] == "tune"]
     ev = [r for r in rows if r["stage"] == "eval"]
-    # tune: 2 levels x (2 csgm + 2 ilo grid points) x 8 images
-    assert len(tune) == 2 * (2 + 2) * 8
+    # tune: 2 levels x (2 csgm + 2 ilo grid points + the ILO paper schedule) x 8 images
+    assert len(tune) == 2 * (2 + 2 + 1) * 8
     # eval: 2 levels x (csgm tuned, ilo tuned, ilo paper) x 4 test images
     assert len(ev) == 2 * 3 * 4
     assert {r["variant"] for r in ev} == {"tuned", "ilo_paper"}
