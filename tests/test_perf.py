@@ -8,29 +8,51 @@ import torch
 
 import methods
 from bench.experiments.perf import report, sections
-from bench.experiments.perf.timing import marginal_step_seconds
+from bench.experiments.perf.timing import interleaved_marginals, judge, ratio_ci
 from bench.experiments.perf.workloads import bare_step, problem, round_params
 from bench.priors.catalog import load_prior
 
 
-def test_marginal_step_time_removes_setup_cost(monkeypatch):
-    """The timing logic on a fake clock (no wall-clock assertion: machines are shared and noisy):
-    a run costs 30 ms of set-up plus 4 ms per step, so the marginal step time is exactly 4 ms."""
-    import types
+def _fake(costs: dict[str, tuple[float, float]], drift=None):
+    """Runners on a fake clock: run ``name`` with n steps costs setup + per_step * n, times a slow-machine factor
+    ``drift(call index)`` when given."""
+    now, calls, order = [0.0], [0], []
 
-    from bench.experiments.perf import timing
+    def runner(name):
+        def run(n: int) -> None:
+            setup, per = costs[name]
+            factor = drift(calls[0]) if drift else 1.0
+            calls[0] += 1
+            order.append(name)
+            now[0] += (setup + per * n) * factor
+        return run
 
-    now = [0.0]
-    monkeypatch.setattr(timing, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+    return {k: runner(k) for k in costs}, (lambda: now[0]), order
 
-    def run(n: int) -> None:
-        now[0] += 0.03 + 0.004 * n
 
-    res = marginal_step_seconds(run, 2, 12, torch.device("cpu"), repeats=3)
-    assert res["step_seconds"] == pytest.approx(0.004, abs=1e-12)
-    assert res["short_seconds"] == pytest.approx(0.038) and res["long_seconds"] == pytest.approx(0.078)
-    with pytest.raises(ValueError):
-        marginal_step_seconds(run, 5, 5, torch.device("cpu"))
+def test_interleaved_marginals_remove_setup_cost_and_keep_every_repeat():
+    """The timing logic on a fake clock (no wall-clock assertion: machines are shared and noisy): set-up
+    cancels, every repeat is kept, and the order reverses every repeat (ABBA)."""
+    runners, clock, order = _fake({"bare": (0.03, 0.004), "ilo": (0.05, 0.0046)})
+    reps = interleaved_marginals(runners, 2, 32, 4, torch.device("cpu"), clock=clock)
+    assert reps["bare"] == pytest.approx([0.004] * 4, abs=1e-12) and reps["ilo"] == pytest.approx([0.0046] * 4)
+    assert order[2:] == ["bare"] * 2 + ["ilo"] * 4 + ["bare"] * 4 + ["ilo"] * 4 + ["bare"] * 2  # after warm-up
+    with pytest.raises(ValueError, match="30"):
+        interleaved_marginals(runners, 5, 20, 2, torch.device("cpu"), clock=clock)
+
+
+def test_ratio_ci_is_paired_and_failed_measurements_are_not_clipped():
+    """A machine slowing down between repeats moves both runners alike: the paired ratio stays exact; a
+    negative marginal is reported as a failed measurement, never as zero."""
+    # calls 0-1 warm up; repeat k is calls 2 + 4k .. 5 + 4k: the machine is 1.5x slower from repeat 3 on
+    runners, clock, _ = _fake({"bare": (0.0, 0.004), "ilo": (0.0, 0.0044)}, drift=lambda c: 1.5 if c >= 14 else 1.0)
+    reps = interleaved_marginals(runners, 2, 32, 6, torch.device("cpu"), clock=clock)
+    r = ratio_ci(reps["ilo"], reps["bare"])
+    assert r["ratio"] == pytest.approx(1.1) and r["ci"][0] <= 1.1 <= r["ci"][1]
+    assert judge(r, 1.2) == "met" and judge(r, 1.05) == "NOT met"
+    assert judge({"ratio": 1.1, "ci": [1.0, 1.3]}, 1.2) == "undecided (CI spans the limit)"
+    bad = ratio_ci([-0.001, -0.002, 0.001], [0.004, 0.004, 0.004])
+    assert bad["ratio"] is None and "non-positive" in bad["failed"] and judge(bad, 1.1).startswith("not measured")
 
 
 def test_round_params_shape_the_measured_round():
@@ -66,6 +88,24 @@ def test_bare_step_gives_gradients_to_the_optimised_variables(one_thread):
     assert any(t.requires_grad and t.grad is not None and t.grad.abs().sum() > 0 for t in tensors)
 
 
+def test_report_judges_goals_on_the_confidence_intervals(tmp_path):
+    ok, spans = {"ratio": 1.04, "ci": [1.0, 1.08], "failed": ""}, {"ratio": 1.06, "ci": [0.98, 1.15], "failed": ""}
+    failed = {"ratio": None, "ci": None, "failed": "non-positive marginal time"}
+    run = {"machine": {"device": "cpu", "cpu": "test cpu", "torch": "x", "torch_threads": 2, "cpu_count": 2},
+           "steps": [{"scale": "embedded", "batch": 1, "round": 1, "bare_seconds": 0.01, "ilo": 0.0104, "csgm": 0.01,
+                      "sgilo": 0.012, "ratios": {"ilo": ok, "csgm": failed, "sgilo/ilo": ok}},
+                     {"scale": "embedded", "batch": 8, "round": 1, "bare_seconds": 0.02, "ilo": 0.0212,
+                      "sgilo": 0.03, "ratios": {"ilo": spans, "sgilo/ilo": ok}}]}
+    (tmp_path / "perf_cpu.json").write_text(json.dumps(run))
+    text = report.write(tmp_path).read_text()
+    assert "ilo step / bare generator forward+backward: worst 1.06x (0.98-1.15) (B=8, round 1); goal <= 1.10x on the " \
+           "95% CI: undecided" in text
+    assert "csgm step / bare generator forward+backward: every measurement failed; 1 failed measurement(s)" in text
+    assert "SGILO step / ILO step in rounds with a score model: worst 1.04x (1.00-1.08)" in text and \
+           "(2/2 settings met)" in text
+    assert "failed: non-positive marginal time" in text  # in the table, not a zero
+
+
 def test_report_states_goals_from_the_figures(tmp_path):
     run = {"machine": {"device": "cpu", "cpu": "test cpu", "torch": "x", "torch_threads": 2, "cpu_count": 2},
            "steps": [{"scale": "embedded", "batch": b, "round": 1, "bare_seconds": 0.01 * b ** 0.5,
@@ -74,7 +114,7 @@ def test_report_states_goals_from_the_figures(tmp_path):
     (tmp_path / "perf_cpu.json").write_text(json.dumps(run))
     text = report.write(tmp_path).read_text()
     assert "ilo step / bare generator forward+backward: worst 1.05x" in text and "goal <= 1.10x: met" in text
-    assert "SGILO step / ILO step in rounds with a score model: worst 1.90x" in text and "1.5x: NOT met" in text
+    assert "SGILO step / ILO step in rounds with a score model: worst 1.90x" in text and "1.50x: NOT met" in text
     assert "ilo batch-8 / batch-1 throughput: 2.83x" in text
     assert "default sweep: 8.0 min, peak RSS 533 MB" in text
 

@@ -22,6 +22,7 @@ import torch
 
 from bench.core.device import get_device
 from bench.experiments.perf import report, sections
+from bench.experiments.perf.timing import MIN_EXTRA_STEPS
 from bench.experiments.perf.workloads import SCALES
 
 
@@ -38,9 +39,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--ffhq-batches", default=None, help="batch sizes at 1024 (default: 1 on CPU, 1,2,4,8,16 on GPU)")
     p.add_argument("--rounds", default="0,1,2", help="rounds whose steps are timed (round r starts at layer r)")
     p.add_argument("--short", type=int, default=5, help="steps of the short run (embedded)")
-    p.add_argument("--long", type=int, default=25, help="steps of the long run (embedded)")
-    p.add_argument("--ffhq-steps", default=None, help="short,long steps at 1024 (default: 2,8 on GPU, 1,2 on CPU)")
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--long", type=int, default=40, help="steps of the long run (embedded; >= short + 30)")
+    p.add_argument("--ffhq-steps", default=None, help="short,long steps at 1024 (default: 2,32 on GPU; 1,2 on CPU, "
+                   "where 30 extra steps of every method would take hours: those rows are marked indicative)")
+    p.add_argument("--repeats", type=int, default=7, help="interleaved repeats per measurement (all kept; CIs from them)")
     p.add_argument("--reach-batch", type=int, default=8, help="images in the time-to-MSE problem (0: skip)")
     p.add_argument("--memory-batch", type=int, default=8, help="batch of the peak-memory runs (0: skip)")
     p.add_argument("--sweep", action="store_true", help="also run and time the README's default sweep")
@@ -79,8 +81,11 @@ def main(argv: list[str] | None = None) -> int:
         batches = _ints(a.ffhq_batches) if (big and a.ffhq_batches) else (_ints("1,2,4,8,16") if gpu or not big else (1,))
         if not big:
             batches = _ints(a.batches)
-        short, long = _ints(a.ffhq_steps or ("2,8" if gpu else "1,2")) if big else (a.short, a.long)
-        plan = sections.StepPlan(batches, _ints(a.rounds), short, long, a.repeats if (gpu or not big) else 1)
+        short, long = _ints(a.ffhq_steps or ("2,32" if gpu else "1,2")) if big else (a.short, a.long)
+        plan = sections.StepPlan(batches, _ints(a.rounds), short, long, a.repeats if (gpu or not big) else 2)
+        if long - short < MIN_EXTRA_STEPS:
+            run["notes"].append(f"{scale}: marginals from {long - short} extra step(s), below {MIN_EXTRA_STEPS}: "
+                                "indicative only")
         run["steps"] += sections.step_times(scale, dev, plan)
         save()
     if a.reach_batch and "embedded" in scales:

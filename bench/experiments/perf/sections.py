@@ -5,15 +5,17 @@ import multiprocessing as mp
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
 import methods
-from bench.experiments.perf.timing import marginal_step_seconds, median_seconds, sync
+from bench.experiments.perf.timing import MIN_EXTRA_STEPS, interleaved_marginals, ratio_ci, sync
 from bench.experiments.perf.workloads import bare_step, build_prior, images, problem, round_runner
 
 METHODS = ("csgm", "ilo", "ilo_unreg", "sgilo")
@@ -57,25 +59,35 @@ def _cpu_model() -> str:
 
 
 def step_times(scale: str, device: torch.device, plan: StepPlan, method_names=METHODS, log=print) -> list[dict]:
-    """Per-step seconds of every method round and of the bare generator step, side by side."""
+    """Per-step seconds of every method round and of the bare generator step, measured interleaved (every
+    repeat kept), with each method's ratio to the bare step and SGILO's to ILO as bootstrap CIs."""
     prior = build_prior(scale, device)
     rows = []
     for B in plan.batches:
         prob = problem(prior, images(prior, B, scale))
         for r in plan.rounds:
-            bare = median_seconds(bare_step(prior, prob, r), device, repeats=max(plan.repeats, 3),
-                                  warmup=2, inner=max(1, plan.long // 5))
-            row = {"scale": scale, "batch": B, "round": r, "bare_seconds": bare}
-            for m in method_names:
-                if m == "csgm" and r > 0:
-                    continue
-                res = marginal_step_seconds(round_runner(m, timing_params(m), r, prior, prob), plan.short, plan.long,
-                                            device, plan.repeats)
-                row[m] = res["step_seconds"]
+            runners = {"bare_seconds": repeated(bare_step(prior, prob, r))}
+            runners |= {m: round_runner(m, timing_params(m), r, prior, prob) for m in method_names
+                        if not (m == "csgm" and r > 0)}
+            reps = interleaved_marginals(runners, plan.short, plan.long, plan.repeats, device,
+                                         min_extra=min(MIN_EXTRA_STEPS, plan.long - plan.short))
+            row = {"scale": scale, "batch": B, "round": r, "short": plan.short, "long": plan.long, "repeats": reps,
+                   **{k: statistics.median(v) for k, v in reps.items()},
+                   "ratios": {m: ratio_ci(reps[m], reps["bare_seconds"]) for m in runners if m != "bare_seconds"}}
+            if "sgilo" in reps and "ilo" in reps:
+                row["ratios"]["sgilo/ilo"] = ratio_ci(reps["sgilo"], reps["ilo"])
             rows.append(row)
-            log(f"[steps] {scale} B={B} round {r}: bare {bare * 1e3:.2f} ms; " +
-                ", ".join(f"{m} {row[m] * 1e3:.2f} ms" for m in method_names if m in row))
+            log(f"[steps] {scale} B={B} round {r}: " + ", ".join(f"{k.removesuffix('_seconds')} {row[k] * 1e3:.2f} ms"
+                                                                   for k in runners))
     return rows
+
+
+def repeated(step) -> Callable[[int], None]:
+    """A runner doing ``n`` bare steps (the bare floor is measured like the methods: marginally, interleaved)."""
+    def run(n: int) -> None:
+        for _ in range(n):
+            step()
+    return run
 
 
 def reach(scale: str, device: torch.device, batch: int, step_rows: list[dict], method_names=METHODS,
