@@ -132,3 +132,25 @@ def test_glibc_malloc_tuning_is_applied_and_can_be_turned_off(monkeypatch):
     monkeypatch.delenv("BENCH_MALLOC_TUNING")
     monkeypatch.setenv("MALLOC_TOP_PAD_", "1")
     assert tune_glibc_malloc() is False  # the user's own MALLOC_* settings win
+
+
+def test_roofline_counts_match_the_architecture():
+    """~150 GFLOP per 1024 forward (the transposed convs counted per input pixel); the embedded counts from the
+    same formula; fractions are achieved / peak."""
+    from bench.experiments.perf.roofline import BACKWARD_FACTOR, limit_fractions, step_counts
+    from bench.priors.ffhq import FFHQ_CONFIG
+    from bench.priors.stylegan2 import Generator
+
+    with torch.device("meta"):
+        g = Generator(**FFHQ_CONFIG)
+    c = step_counts(g, 0)
+    assert 140e9 < c["flops"] / BACKWARD_FACTOR < 160e9 and step_counts(g, 2)["flops"] < c["flops"]
+    tiny = load_prior("tiny").generator
+    k = tiny.last_layer
+    ch, h, w = tiny.layer_shape(k)
+    cin = tiny.layer_shape(k - 1)[0]
+    fwd = 2 * cin * ch * 9 * (h // 2) * (w // 2) + 2 * ch * ch * 9 * h * w + 2 * ch * tiny.img_channels * h * w
+    assert step_counts(tiny, k)["flops"] == BACKWARD_FACTOR * fwd
+    f = limit_fractions({"flops": 1e9, "bytes": 1e8}, 100.0, {"flops_per_s": 1e12, "bytes_per_s": 1e11})
+    assert f["flops_fraction"] == pytest.approx(0.1) and f["bytes_fraction"] == pytest.approx(0.1)
+    assert limit_fractions({"flops": 1, "bytes": 1}, 1.0, {"flops_per_s": None})["flops_fraction"] is None

@@ -67,7 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"perf_{a.name or dev.type}.json"
+    from bench.experiments.perf.roofline import device_peaks
+
     run = {"machine": sections.machine(dev), "date": datetime.date.today().isoformat(),
+           "peaks": device_peaks(dev, a.threads),
            "command": "python -m bench.perf " + " ".join(argv if argv is not None else sys.argv[1:]),
            "steps": [], "notes": []}
 

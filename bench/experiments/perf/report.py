@@ -136,6 +136,35 @@ def reach_table(reach: dict) -> list[str]:
     return out
 
 
+def limits_table(run: dict) -> list[str]:
+    """Achieved FLOP/s and bytes/s of the bare step and each method at every measured setting, as fractions of
+    the device's peaks (bench/experiments/perf/roofline.py says how both are counted)."""
+    from bench.experiments.perf.roofline import limit_fractions
+
+    peaks = run.get("peaks")
+    rows = [r for r in run.get("steps", []) if "counts" in r]
+    if not peaks or not rows:
+        return []
+    pf, pb = peaks.get("flops_per_s"), peaks.get("bytes_per_s")
+    out = [f"Peaks: {pf / 1e12 if pf else float('nan'):.2f} TFLOP/s, {pb / 1e9 if pb else float('nan'):.0f} GB/s "
+           f"({peaks['source']}). Per image-step counts from the architecture (roofline.py): FLOPs = forward x 3, "
+           "bytes = full-activation passes of the unfused ops.", "",
+           "| scale | B | round | GFLOP / image-step | GB / image-step | what | image-steps/s | % of peak FLOP/s | "
+           "% of peak bandwidth |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        c = r["counts"]
+        for what in ("bare_seconds", "ilo", "sgilo"):
+            if not r.get(what) or r[what] <= 0:
+                continue
+            tput = r["batch"] / r[what]
+            f = limit_fractions(c, tput, peaks)
+            pct = lambda v: "-" if v is None else f"{100 * v:.1f}"  # noqa: E731
+            out.append(f"| {r['scale']} | {r['batch']} | {r['round']} | {c['flops'] / 1e9:.3g} | {c['bytes'] / 1e9:.3g} | "
+                       f"{'bare G' if what == 'bare_seconds' else what} | {tput:.1f} | {pct(f['flops_fraction'])} | "
+                       f"{pct(f['bytes_fraction'])} |")
+    return out
+
+
 def memory_table(rows: list[dict]) -> list[str]:
     out = ["| scale | B | method | peak RSS MB | CUDA peak allocated MB |", "|---|---|---|---|---|"]
     for r in rows:
@@ -148,7 +177,9 @@ def memory_table(rows: list[dict]) -> list[str]:
 def render(runs: dict[str, dict]) -> str:
     lines = ["# Performance of the methods", "",
              "Written by `python -m bench.perf` from the JSON files beside this one (one per device). Per-step times are "
-             "marginal: (T(long round) - T(short round)) / (extra steps), medians over repeats, so set-up costs cancel. "
+             "marginal: (T(long round) - T(short round)) / (extra steps), so set-up costs cancel; the bare step and every "
+             "method are measured interleaved (order reversed every repeat), every repeat is kept, and each ratio is the "
+             "ratio of medians with a paired bootstrap 95% CI; a goal is met only when its CIs lie under the limit. "
              "'bare fwd+bwd' is the generator's forward from the optimised variables plus the measurement loss and its "
              "backward, nothing else: the floor of an optimisation step. ffhq-arch = the 1024 FFHQ architecture and "
              "official-size score networks with random weights (speed only).", ""]
@@ -162,6 +193,8 @@ def render(runs: dict[str, dict]) -> str:
         if run.get("steps"):
             lines += ["### Per-step time vs the bare generator", ""] + overhead_table(run["steps"], methods) + [""]
             lines += ["### Throughput (image-steps per second) vs batch size", ""] + batch_table(run["steps"], methods) + [""]
+            if limits_table(run):
+                lines += ["### Fraction of the hardware's limits", ""] + limits_table(run) + [""]
             if run.get("plot"):
                 lines += [f"![throughput]({run['plot']})", ""]
         if run.get("reach"):

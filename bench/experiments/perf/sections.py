@@ -15,6 +15,7 @@ from typing import Callable
 import torch
 
 import methods
+from bench.experiments.perf.roofline import step_counts
 from bench.experiments.perf.timing import MIN_EXTRA_STEPS, interleaved_marginals, ratio_ci, sync
 from bench.experiments.perf.workloads import bare_step, build_prior, images, problem, round_runner
 
@@ -72,6 +73,7 @@ def step_times(scale: str, device: torch.device, plan: StepPlan, method_names=ME
             reps = interleaved_marginals(runners, plan.short, plan.long, plan.repeats, device,
                                          min_extra=min(MIN_EXTRA_STEPS, plan.long - plan.short))
             row = {"scale": scale, "batch": B, "round": r, "short": plan.short, "long": plan.long, "repeats": reps,
+                   "counts": step_counts(prior.generator, r),
                    **{k: statistics.median(v) for k, v in reps.items()},
                    "ratios": {m: ratio_ci(reps[m], reps["bare_seconds"]) for m in runners if m != "bare_seconds"}}
             if "sgilo" in reps and "ilo" in reps:
