@@ -247,8 +247,9 @@ def _optimisation_step(run: _RunState, rnd: _Round, i: int) -> None:
     for group in opt.param_groups:
         group["lr"] = lr_at(i, ctx.steps, rnd.lr0, p.lr_schedule)
     latent_fw = hook.latent_for_forward(ctx, run.latent)
-    image = _maybe_clamp(render_from_layer(run.g, run.proxy, latent_fw, run.noises, run.state, ctx.h, k,
-                                           run.skip_mode), p)
+    with run.prior.autocast():
+        image = render_from_layer(run.g, run.proxy, latent_fw, run.noises, run.state, ctx.h, k, run.skip_mode)
+    image = _maybe_clamp(image.float(), p)
     run.nfe_g += 1
     per_image = run.op.loss(run.op(image), run.y)  # ours: what selection and the reports see in every mode
     total = per_image.sum() * (run.op.official_loss_scale if p.data_term == "official" else 1.0)
@@ -299,7 +300,10 @@ def _end_round(run: _RunState, rnd: _Round, keep_states: bool) -> None:
     k = rnd.ctx.layer
     w = run.proxy(run.latent)
     prev = None if k == 0 else LayerState(rnd.ctx.h, run.state.skip, k - 1)
-    run.state = run.g.synthesis(w, run.noises, start=k, end=k, state=prev, skip_mode=run.skip_mode).detach()
+    with run.prior.autocast():
+        state = run.g.synthesis(w, run.noises, start=k, end=k, state=prev, skip_mode=run.skip_mode)
+    run.state = LayerState(state.features.detach().float(), None if state.skip is None else state.skip.detach().float(),
+                           state.layer)
     if keep_states and rnd.ctx.h is not None:
         # the round's optimised variable itself; the state derived from it for the next round (after layer k)
         # is a function of it and was never optimised (until 2026-11-29 that derived state was kept instead,
@@ -310,7 +314,9 @@ def _end_round(run: _RunState, rnd: _Round, keep_states: bool) -> None:
 @torch.no_grad()
 def _score_last_iterate(run: _RunState) -> None:
     """Render the last iterate so that it competes for "best" too."""
-    image = _maybe_clamp(run.g.resume(run.state, run.proxy(run.latent), run.noises, skip_mode=run.skip_mode), run.p)
+    with run.prior.autocast():
+        image = run.g.resume(run.state, run.proxy(run.latent), run.noises, skip_mode=run.skip_mode)
+    image = _maybe_clamp(image.float(), run.p)
     run.nfe_g += 1
     per_image = run.op.loss(run.op(image), run.y)
     _record_iterate(run, per_image, image)

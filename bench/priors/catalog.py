@@ -83,12 +83,19 @@ def prior_world(name: str) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _cached(name: str, device: str) -> Prior:
-    return get_spec(name).load(torch.device(device))
+def _cached(name: str, device: str, acceleration: str) -> Prior:
+    from bench.priors.acceleration import Acceleration
+
+    prior = get_spec(name).load(torch.device(device))
+    return prior.accelerate(Acceleration.parse(acceleration)) if acceleration != "plain" else prior
 
 
-def load_prior(name: str, device: torch.device | str = "cpu") -> Prior:
-    return _cached(name, str(torch.device(device)))
+def load_prior(name: str, device: torch.device | str = "cpu", acceleration: str | None = None) -> Prior:
+    """The prior on ``device`` with the speed settings ``acceleration`` (default: ``$BENCH_ACCEL``, plain)."""
+    from bench.priors.acceleration import Acceleration
+
+    acc = Acceleration.parse(acceleration) if acceleration is not None else Acceleration.from_env()
+    return _cached(name, str(torch.device(device)), acc.label())
 
 
 def clear_cache() -> None:

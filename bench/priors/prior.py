@@ -6,6 +6,8 @@ from typing import Any
 
 import torch
 
+from bench.priors.acceleration import Acceleration, autocast
+from bench.priors.acceleration import apply as apply_acceleration
 from bench.priors.mapping_proxy import MappingProxy, fit_gaussian
 from bench.priors.stylegan2 import Generator, SkipMode
 
@@ -28,6 +30,17 @@ class Prior:
     scores: dict[int, Any] = field(default_factory=dict)
     skip_mode: SkipMode = "exact"
     missing_scores: dict[int, str] = field(default_factory=dict)
+    acceleration: Acceleration = field(default_factory=Acceleration)  # speed settings (bench/priors/acceleration.py)
+
+    def accelerate(self, acc: Acceleration) -> "Prior":
+        """Use the speed settings ``acc`` from now on (the generator is set up in place)."""
+        apply_acceleration(self.generator, acc)
+        self.acceleration = acc
+        return self
+
+    def autocast(self):
+        """The context every generator forward of a method runs in."""
+        return autocast(self.acceleration, self.device)
 
     @property
     def device(self) -> torch.device:

@@ -46,6 +46,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--reach-batch", type=int, default=8, help="images in the time-to-MSE problem (0: skip)")
     p.add_argument("--memory-batch", type=int, default=8, help="batch of the peak-memory runs (0: skip)")
     p.add_argument("--sweep", action="store_true", help="also run and time the README's default sweep")
+    p.add_argument("--accel", default="", metavar="S1;S2",
+                   help="speed settings to compare with the plain path, ';'-separated, each a BENCH_ACCEL value "
+                        "(e.g. 'channels_last;bf16;compile;channels_last,bf16,compile'); '' skips the comparison")
+    p.add_argument("--accel-batch", type=int, default=8, help="batch of the acceleration comparison")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default="results/perf")
     p.add_argument("--name", default=None, help="run name in the file names (default: cpu or cuda)")
@@ -91,6 +95,14 @@ def main(argv: list[str] | None = None) -> int:
                                 "indicative only")
         run["steps"] += sections.step_times(scale, dev, plan)
         save()
+    if a.accel:
+        run["acceleration"] = []
+        for scale in scales:
+            big = scale == "ffhq-arch"
+            short, long = _ints(a.ffhq_steps or ("2,32" if gpu else "1,2")) if big else (a.short, a.long)
+            plan = sections.StepPlan((a.accel_batch,), (1,), short, long, a.repeats if (gpu or not big) else 2)
+            run["acceleration"] += sections.acceleration(scale, dev, a.accel_batch, a.accel.split(";"), plan)
+            save()
     if a.reach_batch and "embedded" in scales:
         run["reach"] = sections.reach("embedded", dev, a.reach_batch, run["steps"])
         save()

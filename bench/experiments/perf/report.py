@@ -165,6 +165,17 @@ def limits_table(run: dict) -> list[str]:
     return out
 
 
+def acceleration_table(rows: list[dict]) -> list[str]:
+    """Speed settings against the plain path: per-step time, speed-up (95% CI), reconstruction difference."""
+    out = ["| scale | B | method, round | setting | ms / step | speed-up vs plain (95% CI) | mean abs recon diff vs plain "
+           "| reference MSE |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['scale']} | {r['batch']} | {r['method']}, {r['round']} | {r['setting']} | "
+                   f"{_ms(r['step_seconds'])} | {_ratio_ci(r['speedup'])} | {r['recon_mean_abs_diff']:.2e} | "
+                   f"{r['reference_mse']:.4g} |")
+    return out
+
+
 def memory_table(rows: list[dict]) -> list[str]:
     out = ["| scale | B | method | peak RSS MB | CUDA peak allocated MB |", "|---|---|---|---|---|"]
     for r in rows:
@@ -197,6 +208,11 @@ def render(runs: dict[str, dict]) -> str:
                 lines += ["### Fraction of the hardware's limits", ""] + limits_table(run) + [""]
             if run.get("plot"):
                 lines += [f"![throughput]({run['plot']})", ""]
+        if run.get("acceleration"):
+            lines += ["### Speed settings (BENCH_ACCEL)", "", "Each setting against the plain path on the same problem, "
+                      "measured interleaved; the reconstruction difference is after a short solve from the same start "
+                      "(bench/priors/acceleration.py; tests/test_acceleration.py states the tolerances).", ""]
+            lines += acceleration_table(run["acceleration"]) + [""]
         if run.get("reach"):
             lines += ["### Time and NFE to reach a reference MSE", ""] + reach_table(run["reach"]) + [""]
         if run.get("memory"):

@@ -92,6 +92,35 @@ def repeated(step) -> Callable[[int], None]:
     return run
 
 
+def acceleration(scale: str, device: torch.device, batch: int, settings: list[str], plan: StepPlan,
+                 method: str = "ilo_unreg", rnd: int = 1, log=print) -> list[dict]:
+    """Each speed setting against the plain path on the same problem: the method's per-step time in round
+    ``rnd`` (all settings measured interleaved), the speed-up with its CI, and the reconstruction difference
+    of a short solve (mean |x_setting - x_plain| and both reference MSEs)."""
+    labels = [""] + [s for s in settings if s]
+    priors = {lab: build_prior(scale, device, lab) for lab in labels}
+    x = images(priors[""], batch, scale)
+    probs = {lab: problem(p, x) for lab, p in priors.items()}
+    p = timing_params(method)
+    runners = {lab or "plain": round_runner(method, p, rnd, priors[lab], probs[lab]) for lab in labels}
+    reps = interleaved_marginals(runners, plan.short, plan.long, plan.repeats, device,
+                                 min_extra=min(MIN_EXTRA_STEPS, plan.long - plan.short))
+    short = p.replace(steps=(plan.short,) * (rnd + 1))
+    recon = {lab: torch.stack([r.reconstruction for r in methods.get(method).solve(probs[lab], priors[lab], short)])
+             for lab in labels}
+    rows = []
+    for lab in labels:
+        name = lab or "plain"
+        rows.append({"scale": scale, "batch": batch, "method": method, "round": rnd, "setting": name,
+                     "step_seconds": statistics.median(reps[name]), "repeats": reps[name],
+                     "speedup": ratio_ci(reps["plain"], reps[name]),
+                     "recon_mean_abs_diff": float((recon[lab] - recon[""]).abs().mean()),
+                     "reference_mse": float((recon[lab] - x.cpu()).pow(2).mean())})
+        log(f"[accel] {scale} B={batch} {name}: {rows[-1]['step_seconds'] * 1e3:.2f} ms/step, "
+            f"|diff| {rows[-1]['recon_mean_abs_diff']:.2e}")
+    return rows
+
+
 def reach(scale: str, device: torch.device, batch: int, step_rows: list[dict], method_names=METHODS,
           log=print) -> dict:
     """Each method with its default hyperparameters on the fixed problem: the mean reference-MSE

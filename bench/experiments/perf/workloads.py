@@ -17,13 +17,14 @@ FFHQ_ARCH = dict(size=1024, style_dim=512, n_mlp=8, channel_multiplier=2)
 SCALES = ("embedded", "ffhq-arch")
 
 
-def build_prior(scale: str, device: torch.device) -> Prior:
+def build_prior(scale: str, device: torch.device, acceleration: str = "") -> Prior:
     """``embedded``: the committed Fashion-MNIST world. ``ffhq-arch``: the 1024 FFHQ architecture
-    and official-size score networks with seeded RANDOM weights (speed only, never quality)."""
+    and official-size score networks with seeded RANDOM weights (speed only, never quality). ``acceleration``:
+    speed settings (bench/priors/acceleration.py; "" = plain)."""
     if scale == "embedded":
         from bench.priors.catalog import load_prior
 
-        return load_prior("embedded", device)
+        return load_prior("embedded", device, acceleration=acceleration)
     if scale == "ffhq-arch":
         from bench.priors.score_prior import ScorePrior
         from bench.priors.score_vit import ScoreViT, ScoreViTConfig
@@ -34,8 +35,10 @@ def build_prior(scale: str, device: torch.device) -> Prior:
             g = Generator(**FFHQ_ARCH).to(device)
             scores = {k: ScorePrior(ScoreViT(ScoreViTConfig(channels=512, height=4 * 2**k, width=4 * 2**k)), layer=k)
                       for k in (0, 1)}  # official layer1/layer2 shapes (512x4x4, 512x8x8), default ViT size
-        prior = Prior.from_generator(g, name="ffhq-arch-random", n_fit=2000, scores=scores)
-        return prior.to(device)
+        prior = Prior.from_generator(g, name="ffhq-arch-random", n_fit=2000, scores=scores).to(device)
+        from bench.priors.acceleration import Acceleration
+
+        return prior.accelerate(Acceleration.parse(acceleration)) if acceleration else prior
     raise ValueError(f"unknown scale {scale!r}; choose from {SCALES}")
 
 

@@ -1,0 +1,74 @@
+"""Speed settings of the generator path, each off by default and each checked against the plain path
+(tests/test_acceleration.py; the benchmark reports the reconstruction difference next to the speed-up).
+
+One setting, like the device: ``BENCH_ACCEL`` (comma-separated; empty = plain):
+
+* ``channels_last``: NHWC memory format for the generator's weights and activations (cuDNN's fast layout);
+* ``bf16``: autocast of the generator's forward (and so of its backward) to bfloat16; the loss, the optimiser
+  and every state stay float32. bfloat16 has float32's range, so StyleGAN's fp16 conv clamp is not needed;
+* ``compile``: ``torch.compile`` of the synthesis network (fuses the unfused elementwise work: modulation,
+  noise, bias + activation, blur); ``compile-graphs`` uses mode "reduce-overhead" (CUDA graphs on a GPU: for
+  the launch-bound small-batch and embedded paths).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+
+import torch
+
+CHOICES = ("channels_last", "bf16", "compile", "compile-graphs")
+
+
+@dataclass(frozen=True)
+class Acceleration:
+    channels_last: bool = False
+    bf16: bool = False
+    compile_mode: str | None = None  # None, "default" or "reduce-overhead"
+
+    @classmethod
+    def parse(cls, text: str | None) -> "Acceleration":
+        parts = [p.strip() for p in (text or "").split(",") if p.strip()]
+        bad = [p for p in parts if p not in CHOICES]
+        if bad:
+            raise ValueError(f"unknown acceleration setting(s) {bad}; valid: {', '.join(CHOICES)} (comma-separated)")
+        mode = "reduce-overhead" if "compile-graphs" in parts else "default" if "compile" in parts else None
+        return cls("channels_last" in parts, "bf16" in parts, mode)
+
+    @classmethod
+    def from_env(cls) -> "Acceleration":
+        return cls.parse(os.environ.get("BENCH_ACCEL", ""))
+
+    @property
+    def plain(self) -> bool:
+        return self == Acceleration()
+
+    def label(self) -> str:
+        parts = (["channels_last"] if self.channels_last else []) + (["bf16"] if self.bf16 else []) + (
+            [{"default": "compile", "reduce-overhead": "compile-graphs"}[self.compile_mode]] if self.compile_mode else [])
+        return ",".join(parts) or "plain"
+
+
+def apply(g, acc: Acceleration):
+    """Set the generator up for ``acc`` (in place; returns it)."""
+    if acc.channels_last:  # 4-d weights and buffers only (the modulated conv weights are 5-d [1, out, in, k, k])
+        for t in list(g.parameters()) + list(g.buffers()):
+            if t.dim() == 4:
+                t.data = t.data.contiguous(memory_format=torch.channels_last)
+    if acc.compile_mode and not getattr(g, "_compiled", False):
+        g.synthesis = torch.compile(g.synthesis, mode=acc.compile_mode, dynamic=False)
+        g._compiled = True
+    return g
+
+
+def autocast(acc: Acceleration, device: torch.device):
+    """The context the generator's forward runs in (a no-op unless ``bf16``)."""
+    if not acc.bf16:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def to_input_format(x: torch.Tensor, acc: Acceleration) -> torch.Tensor:
+    """A 4-d state in the generator's memory format."""
+    return x.contiguous(memory_format=torch.channels_last) if acc.channels_last and x.dim() == 4 else x
