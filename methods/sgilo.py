@@ -143,8 +143,9 @@ class SGILO(Method):
 
     def grid(self, grid_key: str = "embedded") -> list[Hyper]:
         if grid_key == "embedded":
-            # the embedded prior has a score model of the state after layer 1 (used by round 2)
-            return [SGILOParams(steps=(25, 25, 25), lr=(0.05,), temperature=(0.0, 0.0, temp), noise_temp=0.01,
+            # the embedded prior has score models of the states after layers 0 and 1 (rounds 1 and 2), as the
+            # official FFHQ configuration uses its layer1/layer2 models in rounds 1 and 2
+            return [SGILOParams(steps=(25, 25, 25), lr=(0.05,), temperature=(0.0, temp, temp), noise_temp=0.01,
                                 latent_noise_temp=0.0)
                     for temp in (1.0, 30.0)]
         if grid_key == "paper":

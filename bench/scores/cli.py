@@ -63,11 +63,11 @@ def describe_invert(cfg: InvertConfig, n_cells: int, executor: str, chunk: int) 
 
     spec = get_spec(cfg.prior)
     image_steps = cfg.n * sum(cfg.steps)
-    layers = ", ".join(str(k) for k in range(min(len(cfg.steps), spec.n_layers)))
+    layers = ", ".join(str(k) for k in range(min(len(cfg.steps) - 1, spec.n_layers)))  # round k+1 optimises layer k's state
     lines = [f"invert {cfg.prior!r} training images -> {cfg.out}: {cfg.n} images in {n_cells} cells of {cfg.batch} "
              f"({executor}, {max(1, -(-n_cells // chunk))} jobs of {chunk} cells)",
-             f"ILO-unregularized, every pixel observed, steps per round {list(cfg.steps)}, lr {cfg.lr}: states after "
-             f"layers {layers}; {image_steps:,} image-steps"]
+             f"ILO-unregularized, every pixel observed, steps per round {list(cfg.steps)}, lr {cfg.lr}: the optimised "
+             f"states after layers {layers or '(none: at least 2 rounds are needed)'}; {image_steps:,} image-steps"]
     per = spec.world.gpu_seconds_per_image_step
     if per:
         lines.append(f"estimated GPU time: {image_steps * per / 3600:.1f} GPU hours at {per * 1000:.1f} ms per "
