@@ -264,3 +264,17 @@ def test_cli_dry_run(capsys):
     main(["--data", "acts.pt", "--layer", "2", "--dry-run"])
     cfg = json.loads(capsys.readouterr().out)
     assert cfg["source"] == "file" and cfg["layer"] == 2 and cfg["weighting"] == "likelihood_is"
+
+
+def test_a_resumed_log_drops_the_lost_work(tmp_path):
+    """Rows logged after the last checkpoint by a killed run, and earlier final rows, are dropped on resume."""
+    import json as _json
+
+    from bench.scores.train import _truncate_log
+
+    log = tmp_path / "log.jsonl"
+    rows = [{"step": 50, "loss": 1.0}, {"step": 100, "eval_dsm": 0.5}, {"step": 100, "final_eval_dsm": 0.5},
+            {"step": 150, "loss": 0.9}, {"step": 200, "eval_dsm": 0.4}]
+    log.write_text("".join(_json.dumps(r) + "\n" for r in rows))
+    _truncate_log(log, 150)
+    assert [_json.loads(x) for x in log.read_text().splitlines()] == [rows[0], rows[1], rows[3]]

@@ -96,6 +96,7 @@ def evaluate_layer(prior_name: str, layer: int, score_file: Path, heldout: Path,
     sp = ScorePrior.load(score_file)
     g = load_prior(prior_name).generator.cpu()
     real = torch.load(heldout, map_location="cpu", weights_only=True)
+    n = min(n, len(real))  # every compared image set has the same n (FID is biased upwards at small n)
     gen = torch.Generator().manual_seed(seed)
     samples = langevin_images(sp, g, n, seed)
     real_decoded = decode_states(g, real[:n], layer, gen)

@@ -308,6 +308,7 @@ def _train(cfg: ScoreTrainConfig, g: Generator | None, data: torch.Tensor | None
     norm = {"min": run.lo, "max": run.hi, "method": cfg.stats}
     (out / "norm.json").write_text(json.dumps(norm, indent=1))
     (out / "config.json").write_text(json.dumps({**asdict(cfg), "vit_config": run.vit_cfg.to_dict()}, indent=1))
+    _truncate_log(out / "log.jsonl", run.step)
     log = open(out / "log.jsonl", "a")
     _train_loop(run, log, progress)
     path, eval_loss, train_loss = _save_final_prior(run)
@@ -315,6 +316,19 @@ def _train(cfg: ScoreTrainConfig, g: Generator | None, data: torch.Tensor | None
     log.close()
     print(f"step {run.step}: train loss {train_loss:.4f}, eval DSM (EMA, uniform t) {eval_loss:.4f} -> {path}")
     return path
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log rows of work lost since the checkpoint (a killed run logged past it) and earlier final rows, so a
+    resumed run's log is the log of one uninterrupted run."""
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= step and not any(
+                k.startswith("final_") for k in json.loads(line))]
+    from bench.core.io import atomic_write_text
+
+    atomic_write_text(path, "".join(line + "\n" for line in keep))
 
 
 def _generator_and_data(cfg: ScoreTrainConfig, g: Generator | None,
