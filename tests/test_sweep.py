@@ -220,7 +220,7 @@ def test_preflight_names_every_problem_before_any_cell(tmp_path, capsys):
         for fragment in ("--eval-batch must be >= 1", "--steps-scale must be > 0", "--workers must be >= 1",
                          "--max-attempts must be >= 1", "0.5 given twice", "factor 3 must divide the image size",
                          "colorize needs RGB images", "observes no pixel", "needs 100 test images but 'tiny' has 30",
-                         "need score models of layers [1] but prior 'tiny' has none"):
+                         "need score models of layers [0, 1] but prior 'tiny' has none"):
             assert fragment in text, fragment
     assert not (tmp_path / "p" / "cells").exists()
 
