@@ -140,7 +140,8 @@ def data_lines(store: Path) -> list[str]:
             "training states are the variable its round optimised (the state after layer k is optimised by round k+1). "
             f"Per-image inversion MSE: mean {_fmt(inv['mse_mean'])}, median {_fmt(inv['mse_median'])}. "
             "The last tenth of the inversions is held out: the training curves and every statistic below use it.",
-            f"- Command: `python -m bench.scores invert --prior {inv['prior']} -n {inv['images']}`"]
+            f"- Command: `python -m bench.scores invert --prior {inv['prior']} -n {inv['images']} --steps "
+            f"{','.join(map(str, inv['steps']))}`"]
 
 
 def write_card(prior: str, store: Path, results: Path) -> Path:
