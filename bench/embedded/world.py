@@ -96,7 +96,10 @@ EMBEDDED_WORLD = World(
     # optimise the 128x16x16 state after layer 2 (p = 32768 = 32 n), outside the regime ILO presupposes
     ilo_paper_rounds=3,
     slurm_gpus=0, fairness=FairnessSetting((4, 8), "embedded", embedded_fairness_groups, embedded_train_groups),
-    quality_stats=embedded_quality, images_fingerprint=evalset_fingerprint)
+    quality_stats=embedded_quality, images_fingerprint=evalset_fingerprint,
+    # the default sweep on 2 CPU cores (2 worker processes, nothing else running), 2026-11-29: 97,848 image-steps
+    # in 186 s of cell execution (results/embedded/README.md)
+    cpu_seconds_per_image_step=0.0019)
 
 def _score_dir():
     from bench.core.assets import EMBEDDED_DIR
