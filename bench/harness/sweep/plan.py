@@ -137,7 +137,7 @@ def cost_line(cfg: SweepConfig, tune: list[Cell], executor: str) -> str:
     text = f"cost: {tune_steps / 1e6:.2f}M image-steps to tune, ~{eval_steps / 1e6:.2f}M to evaluate"
     if rate:
         text += (f"; estimated {(tune_steps + eval_steps) * rate / 3600:.1f} {where} hours at {rate * 1000:.2f} ms per "
-                 "image-step (the world's measured figure), before parallel workers")
+                 "image-step (the world's measured wall-clock figure on one such device; divide by the devices used in parallel)")
     return text
 
 
