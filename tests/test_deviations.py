@@ -18,13 +18,24 @@ def _pair(shape, seed=0):
     return torch.rand(2, *shape, generator=g) * 2 - 1, torch.rand(2, *shape, generator=g) * 2 - 1
 
 
+def _official_inpaint_term(op, x, x_true):
+    """Official ILO/SGILO inpainting data term: F.mse_loss(x * mask, y * mask), a mean over all n values."""
+    mask = op.mask.float()[None, None]
+    return F.mse_loss(x * mask, x_true * mask, reduction="none").flatten(1).mean(1)
+
+
+def _official_cs_term(op, x, x_true):
+    """Official ILO CS data term: F.mse_loss over the m values of the operator without 1/sqrt(m)."""
+    unscaled = lambda v: op(v) * math.sqrt(op.num_measurements)  # noqa: E731
+    return F.mse_loss(unscaled(x), unscaled(x_true), reduction="none").mean(1)
+
+
 def test_inpainting_data_term_is_n_over_k_times_the_official_one():
     """Row 1: official ILO/SGILO: F.mse_loss(x * mask, y_zero_filled), a mean over all n values."""
     shape = (3, 64, 64)
     op = tasks.get("inpaint").build(0.05, shape, seed=0)
     x, x_true = _pair(shape)
-    mask = op.mask.float()[None, None]
-    official = F.mse_loss(x * mask, x_true * mask, reduction="none").flatten(1).mean(1)
+    official = _official_inpaint_term(op, x, x_true)
     ours = op.loss(op(x), op(x_true))
     n, k = math.prod(shape), op.num_measurements
     torch.testing.assert_close(ours, official * n / k, rtol=1e-5, atol=0)
@@ -36,10 +47,8 @@ def test_cs_data_term_is_one_over_m_of_the_unscaled_operator():
     shape = (3, 64, 64)  # n = 12288 > 4096: the partial circulant operator
     op = tasks.get("cs").build(0.1, shape, seed=0)
     x, x_true = _pair(shape, seed=1)
-    m = op.num_measurements
-    unscaled = lambda v: op(v) * math.sqrt(m)  # noqa: E731
-    official = F.mse_loss(unscaled(x), unscaled(x_true), reduction="none").mean(1)
-    torch.testing.assert_close(official, m * op.loss(op(x), op(x_true)), rtol=1e-4, atol=0)
+    official = _official_cs_term(op, x, x_true)
+    torch.testing.assert_close(official, op.num_measurements * op.loss(op(x), op(x_true)), rtol=1e-4, atol=0)
 
 
 def test_trainable_noises_are_ilos_range():
@@ -84,19 +93,20 @@ def _tiny_problem(task="inpaint", level=0.3, n=2):
 
 
 def test_official_data_term_is_the_official_formula():
-    """Rows 1-2 in the official mode: the data term equals the official code's on fixed inputs."""
+    """Rows 1-2 and 15 in the official mode: the data term equals the official code's on fixed inputs."""
     from methods._objective import data_term
 
     shape = (3, 64, 64)
-    inp = tasks.get("inpaint").build(0.05, shape, seed=0)
     x, x_true = _pair(shape)
-    mask = inp.mask.float()[None, None]
-    official = F.mse_loss(x * mask, x_true * mask, reduction="none").flatten(1).mean(1)
-    torch.testing.assert_close(data_term(inp, inp(x), inp(x_true), "official"), official, rtol=1e-5, atol=0)
-    cs = tasks.get("cs").build(0.1, shape, seed=0)
-    unscaled = lambda v: cs(v) * math.sqrt(cs.num_measurements)  # noqa: E731
-    official = F.mse_loss(unscaled(x), unscaled(x_true), reduction="none").mean(1)
-    torch.testing.assert_close(data_term(cs, cs(x), cs(x_true), "official"), official, rtol=1e-4, atol=0)
+    for task, level, official_term, tol in (("inpaint", 0.05, _official_inpaint_term, 1e-5),
+                                            ("inpaint_box", 0.25, _official_inpaint_term, 1e-5),
+                                            ("cs", 0.1, _official_cs_term, 1e-4)):
+        op = tasks.get(task).build(level, shape, seed=0)
+        torch.testing.assert_close(data_term(op, op(x), op(x_true), "official"), official_term(op, x, x_true),
+                                   rtol=tol, atol=0)
+    # row 15: the other tasks keep our normalisation in the official mode
+    for task, level in (("superres", 4), ("denoise", 0.5), ("colorize", 0.0)):
+        assert tasks.get(task).build(level, shape, seed=0).official_loss_scale == 1.0, task
 
 
 def test_fill_puts_the_measurements_in_the_observed_pixels():

@@ -323,12 +323,11 @@ def _truncate_log(path: Path, step: int) -> None:
     resumed run's log is the log of one uninterrupted run."""
     if not path.exists():
         return
-    keep = [line for line in path.read_text().splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= step and not any(
-                k.startswith("final_") for k in json.loads(line))]
     from bench.core.io import atomic_write_text
 
-    atomic_write_text(path, "".join(line + "\n" for line in keep))
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    keep = [r for r in rows if r.get("step", 0) <= step and not any(k.startswith("final_") for k in r)]
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in keep))
 
 
 def _generator_and_data(cfg: ScoreTrainConfig, g: Generator | None,
