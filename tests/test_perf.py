@@ -154,3 +154,32 @@ def test_roofline_counts_match_the_architecture():
     f = limit_fractions({"flops": 1e9, "bytes": 1e8}, 100.0, {"flops_per_s": 1e12, "bytes_per_s": 1e11})
     assert f["flops_fraction"] == pytest.approx(0.1) and f["bytes_fraction"] == pytest.approx(0.1)
     assert limit_fractions({"flops": 1, "bytes": 1}, 1.0, {"flops_per_s": None})["flops_fraction"] is None
+
+
+def test_default_sweeps_clear_the_folder_and_report_median_and_range(tmp_path, monkeypatch):
+    """Each timed run starts from an empty folder (a kept one would resume and finish at once); the
+    report gives the median and the range, and judges the goal on the median."""
+    from bench.experiments.perf import sections
+
+    out = tmp_path / "sweep"
+    walls = iter([400.0, 520.0, 450.0])
+    seen_empty = []
+
+    def fake_sweep(folder, log=print):
+        seen_empty.append(not (tmp_path / "sweep").exists())
+        (tmp_path / "sweep").mkdir()
+        (tmp_path / "sweep" / "results.jsonl").write_text("{}\n")
+        return {"command": "c", "returncode": 0, "wall_seconds": next(walls), "peak_rss_mb": 500.0}
+
+    monkeypatch.setattr(sections, "default_sweep", fake_sweep)
+    res = sections.default_sweeps(str(out), 3, log=lambda *_: None)
+    assert seen_empty == [True, True, True]
+    assert res["wall_seconds"] == 450.0 and res["wall_seconds_range"] == [400.0, 520.0]
+    run = {"machine": {"device": "cpu", "cpu": "t", "torch": "x", "torch_threads": 2, "cpu_count": 2}, "steps": [],
+           "sweep": res}
+    (tmp_path / "perf_cpu.json").write_text(json.dumps(run))
+    text = report.write(tmp_path).read_text()
+    assert "default sweep: 7.5 min (median of 3 runs, 6.7-8.7)" in text and "8 min (median) and <= 3 GiB: met" in text
+    res["wall_seconds"] = 500.0
+    (tmp_path / "perf_cpu.json").write_text(json.dumps(run))
+    assert "3 GiB: NOT met" in report.write(tmp_path).read_text()

@@ -1,7 +1,7 @@
 """Measure the harness's speed and memory and write results/perf/ (perf_<device>.json + perf.md).
 
     python -m bench.perf                         # embedded + 1024 architecture, this machine's device
-    python -m bench.perf --scales embedded --sweep   # also time the README's default sweep (~8 min)
+    python -m bench.perf --scales embedded --sweep   # also time the README's default sweep 3 times (~10 min)
     BENCH_DEVICE=cuda python -m bench.perf       # the same on a GPU (e.g. in a SLURM job)
 
 Sections: per-step time of each method next to the bare generator forward+backward (overhead
@@ -46,6 +46,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--reach-batch", type=int, default=8, help="images in the time-to-MSE problem (0: skip)")
     p.add_argument("--memory-batch", type=int, default=8, help="batch of the peak-memory runs (0: skip)")
     p.add_argument("--sweep", action="store_true", help="also run and time the README's default sweep")
+    p.add_argument("--sweep-runs", type=int, default=3, help="runs of the default sweep (median and range reported)")
     p.add_argument("--accel", default="", metavar="S1;S2",
                    help="speed settings to compare with the plain path, ';'-separated, each a BENCH_ACCEL value "
                         "(e.g. 'channels_last;bf16;compile;channels_last,bf16,compile'); '' skips the comparison")
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             run["memory"] += sections.memory(scale, dev, mb, a.threads)
             save()
     if a.sweep:
-        run["sweep"] = sections.default_sweep(str(Path("runs") / "perf-sweep"))
+        run["sweep"] = sections.default_sweeps(str(Path("runs") / "perf-sweep"), a.sweep_runs)
         save()
     run["seconds"] = time.perf_counter() - t0
     save()

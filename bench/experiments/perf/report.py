@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-GOALS = {"overhead": 1.10, "sgilo_vs_ilo": 1.5, "batch8_cpu": 1.3, "batch8_gpu": 5.0, "sweep_minutes": 10.0,
+GOALS = {"overhead": 1.10, "sgilo_vs_ilo": 1.5, "batch8_cpu": 1.3, "batch8_gpu": 5.0, "sweep_minutes": 8.0,
          "sweep_rss_gib": 3.0}
 
 
@@ -113,9 +113,19 @@ def _sweep_goal(run: dict) -> list[str]:
     sw = run.get("sweep")
     if sw:
         ok = sw["wall_seconds"] / 60 <= GOALS["sweep_minutes"] and sw["peak_rss_mb"] / 1024 <= GOALS["sweep_rss_gib"]
-        out.append(f"- default sweep: {sw['wall_seconds'] / 60:.1f} min, peak RSS {sw['peak_rss_mb']:.0f} MB (exit "
-                   f"{sw['returncode']}); goal <= 10 min and <= 3 GiB: {'met' if ok and sw['returncode'] == 0 else 'NOT met'}")
+        out.append(f"- default sweep: {_sweep_minutes(sw)}, peak RSS {sw['peak_rss_mb']:.0f} MB (exit "
+                   f"{sw['returncode']}); goal <= {GOALS['sweep_minutes']:.0f} min (median) and <= 3 GiB: "
+                   f"{'met' if ok and sw['returncode'] == 0 else 'NOT met'}")
     return out
+
+
+def _sweep_minutes(sw: dict) -> str:
+    """"3.3 min" for one run; "3.3 min (median of 3 runs, 3.1-3.6)" for several."""
+    runs = sw.get("runs")
+    if not runs or len(runs) == 1:
+        return f"{sw['wall_seconds'] / 60:.1f} min"
+    lo, hi = sw["wall_seconds_range"]
+    return f"{sw['wall_seconds'] / 60:.1f} min (median of {len(runs)} runs, {lo / 60:.1f}-{hi / 60:.1f})"
 
 
 def reach_table(reach: dict) -> list[str]:
@@ -220,8 +230,8 @@ def render(runs: dict[str, dict]) -> str:
                       "schedule; 'none' only loads the prior and the problem.", ""] + memory_table(run["memory"]) + [""]
         if run.get("sweep"):
             sw = run["sweep"]
-            lines += ["### Default sweep", "", f"`{sw['command']}`: exit {sw['returncode']}, {sw['wall_seconds'] / 60:.1f} "
-                      f"min wall, peak RSS of its largest process {sw['peak_rss_mb']:.0f} MB.", ""]
+            lines += ["### Default sweep", "", f"`{sw['command']}`: exit {sw['returncode']}, {_sweep_minutes(sw)} "
+                      f"wall, peak RSS of its largest process {sw['peak_rss_mb']:.0f} MB.", ""]
         if run.get("notes"):
             lines += ["### Notes", ""] + [f"- {n}" for n in run["notes"]] + [""]
     return "\n".join(lines)

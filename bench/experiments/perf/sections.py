@@ -5,6 +5,7 @@ import multiprocessing as mp
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -218,6 +219,21 @@ def memory(scale: str, device: torch.device, batch: int, threads: int, method_na
         log(f"[memory] {scale} {m}: peak RSS {row['peak_rss_mb']:.0f} MB" +
             (f", CUDA peak {row['cuda_peak_allocated_mb']:.0f} MB" if row["cuda_peak_allocated_mb"] else ""))
     return rows
+
+
+def default_sweeps(out: str, runs: int, log=print) -> dict:
+    """The default sweep ``runs`` times, each from an empty folder (a kept folder would resume and finish at
+    once): every run's figures, and the median and range of the wall time, since one run on a shared
+    machine says little."""
+    each = []
+    for i in range(runs):
+        shutil.rmtree(out, ignore_errors=True)
+        each.append(default_sweep(out, log))
+        log(f"[sweep] run {i + 1}/{runs} done")
+    walls = sorted(r["wall_seconds"] for r in each)
+    return {"command": each[0]["command"], "runs": each, "returncode": max(r["returncode"] for r in each),
+            "wall_seconds": float(statistics.median(walls)), "wall_seconds_range": [walls[0], walls[-1]],
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in each)}
 
 
 def default_sweep(out: str, log=print) -> dict:
