@@ -80,3 +80,19 @@ def test_committed_embedded_world_loads_through_the_catalog():
     _, _, meta = load_embedded_generator()
     assert meta["kimg"] == 400 and meta["iterations"] == 12500
     assert meta.get("device") == "cpu"  # v2: trained on 2 CPU cores (bench/embedded/weights/generator.md)
+
+
+def test_a_training_checkpoint_is_measured_without_installing_it(tmp_path, monkeypatch, fake_data, one_thread):
+    """`figures --checkpoint` reads the EMA generator and the training progress from a checkpoint; the stats
+    separate a real reference from itself (FID ~ 0) and from the barely trained generator (FID clearly > 0)."""
+    from bench.embedded import figures
+
+    train_gan.train(_cfg(tmp_path / "gan"))
+    x = train_gan.load_tensor("train")[0]
+    monkeypatch.setattr(figures, "load_tensor", lambda split: (x, None))
+    res = figures.measure_checkpoint(tmp_path / "gan" / "checkpoint.pt", n=64)
+    assert res["iterations"] == ITERS and res["kimg"] == pytest.approx(ITERS * BATCH / 1000)
+    assert res["device"] == "cpu" and res["samples"]["n"] == 64
+    assert res["samples"]["fid_vs_test"] > 1.0
+    same = figures.stats_dict(figures.feature_stats(x), figures.feature_stats(x))
+    assert same["fid_vs_test"] < 1e-3

@@ -60,6 +60,22 @@ def measure_generator(n: int, out: Path) -> dict:
     return res
 
 
+def measure_checkpoint(path: Path, n: int) -> dict:
+    """The same sample statistics for a GAN training checkpoint's EMA generator, without installing it: how a
+    longer (e.g. GPU-resumed) training run compares with the installed weights before anything downstream (score
+    priors, sweeps) is redone on it."""
+    from bench.embedded.train_gan import make_generator
+
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    g = make_generator(state["generator_config"]).eval()
+    g.load_state_dict(state["g_ema"])
+    ref = feature_stats(load_tensor("test")[0])
+    batch = state.get("batch", 32)  # checkpoints written before the batch was stored: the committed runs' 32
+    return {"checkpoint": str(path), "kimg": round(state["iter"] * batch / 1000, 3), "iterations": state["iter"],
+            "train_minutes": round(state["seconds"] / 60, 1), "device": state.get("device", "cpu"),
+            "samples": stats_dict(feature_stats(generator_images(g, n, seed=0)), ref)}
+
+
 def measure_in_range(out: Path, steps: tuple[int, ...] = (100, 100, 100)) -> dict:
     from bench.data.evalset import load_evalset
     from bench.priors.catalog import load_prior
@@ -183,10 +199,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--skip", nargs="*", default=[], choices=["generator", "in_range"])
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    p.add_argument("--checkpoint", nargs="*", default=None, metavar="CKPT",
+                   help="only measure these GAN training checkpoints' EMA generators (appended to "
+                        "OUT/gan_checkpoints.json; the installed weights and cards are left alone)")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
+    if a.checkpoint:
+        path = out / "gan_checkpoints.json"
+        rows = json.loads(path.read_text()) if path.exists() else []
+        for ckpt in a.checkpoint:
+            rows.append(measure_checkpoint(Path(ckpt), a.samples))
+            path.write_text(json.dumps(rows, indent=1))
+            print(json.dumps({k: rows[-1][k] for k in ("kimg", "device")} | {"fid_vs_test": rows[-1]["samples"]["fid_vs_test"]}))
+        return 0
     path = out / "quality.json"
     res = json.loads(path.read_text()) if path.exists() else {}
     res.pop("scores", None)  # measured by `python -m bench.scores evaluate` now (bench/scores/card.py)

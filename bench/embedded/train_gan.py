@@ -164,7 +164,7 @@ def _save_checkpoint(run: _GanRun) -> None:
     dev = run.dev
     atomic_torch_save({"g": run.g.state_dict(), "d": run.d.state_dict(), "g_ema": run.g_ema.state_dict(),
                        "opt_g": run.opt_g.state_dict(), "opt_d": run.opt_d.state_dict(), "rng": run.gen.get_state(),
-                       "torch_rng": torch.get_rng_state(), "iter": run.it, "seconds": run.seconds,
+                       "torch_rng": torch.get_rng_state(), "iter": run.it, "seconds": run.seconds, "batch": run.cfg.batch,
                        "generator_config": run.cfg.generator, "device": str(dev),
                        **({"cuda_rng": torch.cuda.get_rng_state(dev)} if dev.type == "cuda" else {})}, run.ckpt_path)
 
