@@ -24,6 +24,7 @@ import pandas as pd
 from bench.core.io import atomic_write, atomic_write_text
 from bench.core.runtime import init_process
 from bench.report.axes import sort_by_difficulty
+from bench.report.claims import claim_lines, claim_table
 from bench.report.frames import EmptyStoreError, load_store, plan_progress
 from bench.report.tables import (
     build_tables,
@@ -98,6 +99,7 @@ def write_tables(t: dict[str, pd.DataFrame], out: Path) -> dict[str, Path]:
             "failures_csv": write_csv(t["failures"], out / "failures.csv"),
             "paired_csv": write_csv(t["paired"], out / "paired_differences.csv"),
             "seed_spread_csv": write_csv(t["seed_spread"], out / "seed_spread.csv"),
+            "claims_csv": write_csv(claim_table(t["paired"]), out / "claims.csv"),
             "summary_md": atomic_write_text(out / "summary.md", summary_md_text(t))}
 
 
@@ -200,6 +202,7 @@ def eval_lines(t: dict[str, pd.DataFrame], figs: dict[str, Path], out: Path) -> 
             lines += [f"![{name}]({p.relative_to(out).as_posix()})", ""]
     return lines + ["## Eval summary (test/eval image sets)", "",
                     summary_markdown(sort_by_difficulty(eval_summary(t))),
+                    *claim_lines(claim_table(t["paired"])),
                     "## Paired differences", "",
                     "Per task and level, against each reference (ILO and CSGM tuned on the tuning images, the composite "
                     "ILO selected on the tuning images, SGILO at T = 0 when it ran): the mean over the same test images "

@@ -1,0 +1,45 @@
+"""The claim table: SGILO vs each reference at the two scarcest levels of each task, verdict from the CI."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from bench.report.claims import claim_counts, claim_table, scarcest_levels, verdict
+
+
+def test_verdict_follows_the_ci_and_can_go_either_way():
+    assert verdict(-0.03, -0.01) == "SGILO better"
+    assert verdict(0.01, 0.02) == "SGILO worse"
+    assert verdict(-0.01, 0.02).startswith("not resolved")
+
+
+@pytest.mark.parametrize("task,levels,expected", [
+    ("cs", [0.25, 0.0625, 0.125], [0.0625, 0.125]),  # fewer measurements = harder
+    ("inpaint", [0.5, 0.2, 0.0625], [0.0625, 0.2]),
+    ("superres", [2, 8, 4], [8.0, 4.0]),  # larger factor = harder
+    ("denoise", [0.25, 1.0, 0.5], [1.0, 0.5]),  # more noise = harder
+])
+def test_scarcest_levels_use_each_tasks_direction(task, levels, expected):
+    assert scarcest_levels(levels, task) == expected
+
+
+def _paired(task: str, level: float, ref: str, lo: float, hi: float, method: str = "sgilo") -> dict:
+    return {"task": task, "level": level, "method": method, "reference": ref, "n": 30, "seeds": 3,
+            "mean_diff": (lo + hi) / 2, "ci_low": lo, "ci_high": hi, "win_rate": 0.5}
+
+
+def test_claim_table_keeps_only_sgilo_at_the_scarce_levels():
+    rows = [_paired("cs", lv, ref, -0.02 + i * 0.015, -0.01 + i * 0.02)
+            for lv in (0.0625, 0.125, 0.25) for i, ref in enumerate(("ilo", "csgm", "sgilo_t0"))]
+    rows.append(_paired("cs", 0.0625, "ilo", -1, 1, method="csgm"))  # another method: ignored
+    claims = claim_table(pd.DataFrame(rows))
+    assert sorted(claims["level"].unique()) == [0.0625, 0.125] and len(claims) == 6
+    by_ref = claims[claims["level"] == 0.0625].set_index("reference")["verdict"]
+    assert by_ref["ilo"] == "SGILO better" and by_ref["csgm"].startswith("not resolved")
+    assert by_ref["sgilo_t0"] == "SGILO worse"
+    assert claim_counts(claims)["ilo"] == {"SGILO better": 2}
+    assert list(claims["reference"].unique()) == ["ilo", "csgm", "sgilo_t0"]  # the references' order
+
+
+def test_claim_table_of_nothing_is_empty():
+    assert claim_table(pd.DataFrame(columns=["task", "level", "method", "reference"])).empty
