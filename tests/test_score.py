@@ -278,3 +278,23 @@ def test_a_resumed_log_drops_the_lost_work(tmp_path):
     log.write_text("".join(_json.dumps(r) + "\n" for r in rows))
     _truncate_log(log, 150)
     assert [_json.loads(x) for x in log.read_text().splitlines()] == [rows[0], rows[1], rows[3]]
+
+
+@pytest.mark.parametrize("time_conditioning", ["official", "adaln"])
+def test_a_scalar_time_gives_the_same_scores_as_a_per_sample_time(time_conditioning):
+    """The scalar-t path computes the time conditioning once for the batch; it must equal giving every sample
+    the same t, and each sample's score must not depend on the rest of the batch."""
+    torch.manual_seed(0)
+    net = ScoreViT(ScoreViTConfig(channels=3, height=4, width=4, dim=32, depth=2, heads=2, dim_head=8,
+                                  time_conditioning=time_conditioning)).eval()
+    if time_conditioning == "adaln":
+        torch.nn.init.normal_(net.time_mod.mlp[-1].weight, std=0.1)  # trained-like: t changes the output
+    x = torch.randn(5, 3, 4, 4)
+    with torch.no_grad():
+        scalar = net(x, 0.01)
+        per_sample = net(x, torch.full((5,), 0.01))
+        single = torch.cat([net(x[i:i + 1], 0.01) for i in range(5)])
+        other_t = net(x, 0.5)
+    torch.testing.assert_close(scalar, per_sample)
+    torch.testing.assert_close(scalar, single, rtol=1e-5, atol=1e-5)
+    assert (scalar - other_t).abs().max() > 1e-3  # the time still matters

@@ -208,13 +208,13 @@ class ScoreViT(nn.Module):
         if (c, h, w) != self.cfg.shape:
             raise ValueError(f"input shape {(c, h, w)} != configured {self.cfg.shape}")
         t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
-        if t.ndim == 0:
-            t = t.expand(b)
+        # one time for the whole batch (SGILO's fixed t): its conditioning is computed once and broadcast
+        tb = t.reshape(1) if t.ndim == 0 else t
         tok = self.to_patch_embedding(x) + self.pos_embedding
         if self.cfg.time_conditioning == "adaln":
-            tok = self._modulated_transformer(tok, self.time_mod(t))
+            tok = self._modulated_transformer(tok, self.time_mod(tb).expand(b, -1, -1, -1))
         else:
-            tok = self.transformer(tok + self.time_offsets(t))
+            tok = self.transformer(tok + self.time_offsets(tb))
         return self.projector(tok).transpose(1, 2).reshape(b, c, h, w)
 
     def _modulated_transformer(self, x: torch.Tensor, mods: torch.Tensor) -> torch.Tensor:
