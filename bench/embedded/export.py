@@ -13,15 +13,17 @@ from bench.priors.stylegan2 import Generator
 
 
 def export_generator(checkpoint: str | Path, out: str | Path = EMBEDDED_DIR / GENERATOR_FILE,
-                     n_fit: int = 100_000) -> Path:
+                     n_fit: int = 100_000, history: str = "") -> Path:
+    """The EMA generator and its mapping proxy fit, with the training facts for the model card; ``history`` says
+    where a run trained when it moved between devices (the checkpoint knows only the last one)."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     g = Generator(**state["generator_config"])
     g.load_state_dict(state["g_ema"])
     g.eval().requires_grad_(False)
     fit = fit_gaussian(g, n=n_fit, seed=0)
-    meta = {"iterations": int(state["iter"]), "kimg": round(state["iter"] * 32 / 1000, 1),
+    meta = {"iterations": int(state["iter"]), "kimg": round(state["iter"] * state.get("batch", 32) / 1000, 1),
             "train_minutes": round(state["seconds"] / 60, 1), "device": state.get("device", "cpu"),
-            "source": str(checkpoint)}
+            "source": str(checkpoint), **({"history": history} if history else {})}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     return save_generator(g, fit, out, meta)
@@ -31,8 +33,10 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("checkpoint", help="train_gan checkpoint.pt")
     p.add_argument("--out", default=str(EMBEDDED_DIR / GENERATOR_FILE))
+    p.add_argument("--history", default="", help="where the run trained, for the model card (e.g. '400 kimg on "
+                   "2 CPU cores, then 164 on an H200')")
     a = p.parse_args(argv)
-    path = export_generator(a.checkpoint, a.out)
+    path = export_generator(a.checkpoint, a.out, history=a.history)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 

@@ -105,6 +105,9 @@ STATS_HEADER = ["| image set | n | classes present (>= 1%) | max class share | m
 
 def _training_line(meta: dict) -> str:
     dev, iters, minutes = meta.get("device", "cpu"), meta.get("iterations", 0), meta.get("train_minutes", 0)
+    if meta.get("history"):  # a run that moved between devices: no single device or rate describes it
+        return (f"- Trained: {meta.get('kimg', '?')} kimg ({iters} iterations of batch 32), {minutes} minutes of wall "
+                f"time in all: {meta['history']}; resumable, so it can run in pieces")
     rate = f" ({minutes * 60 / iters:.2f} s/iteration)" if iters and minutes else ""
     return (f"- Trained: {meta.get('kimg', '?')} kimg ({iters} iterations of batch 32) in {minutes} minutes of wall "
             f"time on device `{dev}`{' (2 CPU cores, sharing them with other work part of the time)' if dev == 'cpu' else ''}"
