@@ -1,0 +1,35 @@
+#!/bin/bash
+# Rebuild the embedded world's downstream assets after the generator changed (issue 14): export the GAN
+# checkpoint, measure it, invert training images with ILO, train + evaluate + install both layer score priors,
+# write the cards, run the default sweep. Every step resumes when the script is re-run (hours on 2 CPU cores;
+# set DEVICE=cuda on a GPU machine). Logs: $WORK/rebuild.log.
+#   CKPT=runs/embedded-v2/gan-gpu/checkpoint.pt HISTORY="..." bash scripts/rebuild_embedded_world.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+CKPT=${CKPT:?set CKPT to the GAN training checkpoint to install}
+HISTORY=${HISTORY:-}
+SCORES=${SCORES:-runs/scores-embedded-$(date +%Y%m%d)}
+DEVICE=${DEVICE:-cpu}
+MIN=${MIN:-90}  # wall budget per score-training invocation (each resumes)
+step() { echo "== $* $(date +%T)"; }
+if [ ! -f "$SCORES/.exported" ]; then
+  step export; $PY -m bench.embedded.export "$CKPT" --history "$HISTORY"
+  step generator card; $PY -m bench.embedded.figures
+  mkdir -p "$SCORES" && touch "$SCORES/.exported"
+fi
+step invert; $PY -m bench.scores invert --prior embedded --out "$SCORES" -n 4000 --steps 40,40,40 --executor local \
+  --workers 2 --wandb disabled
+step train
+for L in 0 1; do
+  $PY -m bench.scores train --prior embedded --out "$SCORES" --layer $L --stats per_channel --time-conditioning adaln \
+    --train-steps 40000 --minutes "$MIN" --threads 1 --device "$DEVICE" > "$SCORES/train_l$L.log" 2>&1 &
+done
+wait
+for L in 0 1; do
+  step evaluate $L; $PY -m bench.scores evaluate --prior embedded --out "$SCORES" --layer $L --samples 400
+  step install $L; $PY -m bench.scores install --prior embedded --out "$SCORES" --layer $L
+done
+step card; $PY -m bench.scores card --prior embedded --out "$SCORES" --results results/embedded
+step sweep; $PY -m bench.sweep --tasks inpaint,cs --executor local --wandb disabled --out "runs/embedded-sweep-$(date +%Y%m%d)"
+step done
