@@ -1,6 +1,7 @@
 """Random ReLU generators (SGILO Thm 3.1 setting), the langevin method and the theory experiment."""
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -9,8 +10,21 @@ import torch
 import methods
 import tasks
 from bench.experiments.theory import cli
+from bench.experiments.theory import verdict as vd
 from bench.experiments.theory.config import Setting
-from bench.experiments.theory.dynamics import distances, initial, make_instances, random_directions, simulate, sliced_w2
+from bench.experiments.theory.dynamics import (
+    checkpoints,
+    distances,
+    exact_w2,
+    initial,
+    make_instances,
+    mala,
+    random_directions,
+    simulate,
+    sliced_w2,
+    w2_trajectory,
+)
+from bench.experiments.theory.stats import median_ci, slope_ci, theorem_exponent
 from bench.harness.runner import Cell, run_cell
 from bench.priors import relu_net as rn
 from bench.priors.catalog import get_spec, load_images, load_prior
@@ -99,7 +113,7 @@ def test_saddle_constants():
     assert rn.expected_saddle_rho(2) == pytest.approx(1 / math.pi)  # g(pi/2) = arccos(1/pi)
     inst = make_instances(Setting(5), 4, tag="unit")
     u = inst.z_star
-    f_at = lambda r: rn.loss_and_grad(inst.weights, inst.A, inst.y, -r.unsqueeze(-1) * u)[0]  # noqa: E731
+    f_at = lambda r: rn.loss_and_grad(inst.weights, inst.A, inst.y, -r.unsqueeze(-1) * u)[0]
     f0 = f_at(inst.rho)
     for d in (-0.05, 0.05):  # rho minimises f on the ray -z*
         assert (f_at(inst.rho + d) >= f0 - 1e-6).all()
@@ -204,7 +218,115 @@ def test_run_cell_with_relu_prior_cs_task_and_langevin():
 
 def test_quick_cli_writes_plots_json_and_report(tmp_path):
     assert cli.main(["--quick", "--out", str(tmp_path)]) == 0
-    for name in ("escape.png", "mixing.png", "scaling.png", "theory.json", "report.md"):
+    for name in ("escape.png", "teps.png", "theory.json", "report.md"):
         assert (tmp_path / name).stat().st_size > 0
     report = (tmp_path / "report.md").read_text()
-    assert "What agrees with the theorem" in report and "nan" not in report.lower().replace("n/a", "")
+    assert "## Verdicts" in report and "checks that can fail" in report and "SANITY, not counted" in report
+    assert "nan" not in report.lower().replace("n/a", "")
+    # the report is a function of theory.json alone: re-rendering gives the same text
+    assert cli.main(["--from-json", str(tmp_path / "theory.json"), "--out", str(tmp_path / "again")]) == 0
+    assert (tmp_path / "again" / "report.md").read_text() == report
+
+
+# ----------------------------------------------------------------------------- exact W2, MALA, t_eps
+def test_exact_w2_matches_brute_force_over_permutations():
+    gen = torch.Generator().manual_seed(5)
+    for n, k in ((2, 1), (4, 2), (6, 3)):
+        x, y = torch.randn(n, k, generator=gen), torch.randn(n, k, generator=gen)
+        cost = torch.cdist(x.double(), y.double()).pow(2)
+        brute = min(sum(cost[i, p[i]].item() for i in range(n)) / n for p in itertools.permutations(range(n)))
+        assert exact_w2(x, y) == pytest.approx(math.sqrt(brute), rel=1e-9)
+    x = torch.randn(200, 4, generator=gen)
+    shift = torch.tensor([0.3, -0.4, 0.0, 0.0])  # translation: W2 = ||v|| exactly
+    assert exact_w2(x + shift, x[torch.randperm(200, generator=gen)]) == pytest.approx(0.5, rel=1e-6)
+    # the sliced distance is weaker: SW2 = ||v|| / sqrt(k) for a shift
+    assert sliced_w2(x + shift, x, random_directions(4, 512, gen)).item() < 0.7 * exact_w2(x + shift, x)
+
+
+def _quadratic(a: float):
+    return lambda z: (0.5 * a * z.pow(2).sum(-1), a * z)
+
+
+def test_mala_is_unbiased_where_the_unadjusted_chain_is_not():
+    """f = a z^2 / 2: mu = N(0, 1/(beta a)). At eta a = 1.5 the unadjusted chain's variance is
+    1/(beta a (1 - eta a / 2)) = 4x too large; MALA's accept step removes that bias."""
+    a, beta, eta = 1.0, 2.0, 1.5
+    gen = torch.Generator().manual_seed(0)
+    z, acc = mala(_quadratic(a), torch.zeros(1, 4000, 1, dtype=torch.float64), 200, eta, beta, gen)
+    assert 0.2 < acc < 0.95
+    assert z.var().item() == pytest.approx(1 / (beta * a), rel=0.12)
+    u = torch.zeros(1, 4000, 1, dtype=torch.float64)
+    for _ in range(200):
+        u = rn.langevin_step(u, a * u, eta, beta, torch.randn(u.shape, generator=gen, dtype=u.dtype))
+    assert u.var().item() == pytest.approx(1 / (beta * a * (1 - eta * a / 2)), rel=0.12)
+
+
+def test_checkpoints_are_geometric_and_end_at_the_cap():
+    ts = checkpoints(1000)
+    assert ts[:5] == [1, 2, 3, 4, 5] and ts[-1] == 1000 and ts == sorted(set(ts))
+    assert max(b / a for a, b in itertools.pairwise(ts[30:])) < 1.07 and len(ts) < 130
+
+
+def _double_well(h: float):
+    """f(z) = h (z^2 - 1)^2 in 1-D: two wells of equal depth at +-1 (mu gives each half its mass)."""
+    return lambda z: (h * (z.pow(2) - 1).pow(2).sum(-1), 4 * h * z * (z.pow(2) - 1))
+
+
+@pytest.mark.parametrize("beta, mixes", [(1.0, True), (25.0, False)])
+def test_t_eps_and_its_verdict_flip_on_a_metastable_landscape(beta, mixes):
+    """All chains start in the left well. With barrier beta h = 1 they mix and reach W2 <= eps; with
+    beta h = 25 they cannot cross in the budget (W2 stays ~ sqrt(1/2 * 4)), so t_eps is censored and
+    the mixing verdict says so."""
+    gen = torch.Generator().manual_seed(1)
+    lg = _double_well(1.0)
+    n = 128
+    start = torch.cat([-torch.ones(1, n // 2, 1), torch.ones(1, n // 2, 1)], dim=1).double()
+    ref, _ = mala(lg, start, 300, 0.05, beta, gen)  # half per well: exact weights by symmetry
+    z0 = -torch.ones(1, n, 1, dtype=torch.float64) + 0.1 * torch.randn(1, n, 1, generator=gen, dtype=torch.float64)
+    eps = 0.3
+    tr = w2_trajectory(lg, z0, ref, eps ** 2, beta, math.ceil(20 / eps ** 2), eps, gen)
+    assert math.isfinite(tr["t_eps"][0]) == mixes
+    if not mixes:
+        assert min(min(w) for w in tr["w2"]) > 1.0
+    assert vd.mixing_label([sum(math.isfinite(t) for t in tr["t_eps"])], 1) == (
+        "MIXES IN BUDGET" if mixes else "DOES NOT MIX IN BUDGET")
+
+
+def test_slope_ci_recovers_an_exponent_and_refuses_censored_fits():
+    eps = [0.5, 0.35, 0.25, 0.18]
+    rng = torch.Generator().manual_seed(2)
+    speed = (0.5 + torch.rand(8, generator=rng)).tolist()  # per-instance constant (a slow or fast landscape)
+    table = [[e ** -3 * u * (1 + 0.1 * torch.rand(1, generator=rng).item()) for u in speed] for e in eps]
+    fit = slope_ci([1 / e for e in eps], table, paired=True)
+    assert fit["lo"] <= 3.0 <= fit["hi"] and fit["hi"] - fit["lo"] < 0.6
+    steeper = [[e ** -4 * u for u in speed] for e in eps]
+    assert slope_ci([1 / e for e in eps], steeper, paired=True)["lo"] > 3.5
+    table[0][:5] = [math.inf] * 5  # most instances never mixed at one eps: no exponent to report
+    assert slope_ci([1 / e for e in eps], table, paired=True)["lo"] is None
+    assert median_ci([1.0, 2.0, math.inf])[0] == 2.0
+    assert theorem_exponent(eps) == pytest.approx(math.log((math.log(1 / 0.18) / 0.18 ** 2) / (math.log(2) / 0.25)) / math.log(0.5 / 0.18))
+
+
+def test_exponent_verdict_flips_on_a_polynomially_slow_chain():
+    """t_eps ~ log(1/eps)/eps^2 (the theorem) agrees; t_eps ~ eps^-5 (e.g. W2 decaying like t^(-1/3))
+    is significantly steeper than the theorem's exponent and is reported as DOES NOT AGREE."""
+    eps = [0.5, 0.35, 0.25, 0.18, 0.12]
+    bound = theorem_exponent(eps)
+    rng = torch.Generator().manual_seed(3)
+    for law, want in ((lambda e: math.log(2 / e) / e ** 2, "AGREES"), (lambda e: e ** -5, "DOES NOT AGREE")):
+        table = [[law(e) * (1 + 0.3 * u) for u in torch.rand(8, generator=rng).tolist()] for e in eps]
+        assert vd.exponent_label(slope_ci([1 / e for e in eps], table, paired=True), bound) == want
+    assert vd.exponent_label({"slope": 1.0, "lo": None, "hi": None}, bound) == "INCONCLUSIVE"
+
+
+def test_escape_and_premise_verdicts_follow_their_cis():
+    assert vd.escape_label({"lo": 0.05, "hi": 0.4}) == "LANGEVIN ESCAPES BETTER"
+    assert vd.escape_label({"lo": -0.1, "hi": 0.4}) == "NO RESOLVED DIFFERENCE"
+    assert vd.escape_label({"lo": -0.3, "hi": -0.01}) == "GD BETTER"
+    from bench.experiments.theory.config import Config
+
+    cfg, rho_d = Config(), rn.expected_saddle_rho(2)
+    expected = {"grad_ratio": (0.02, 0.01, 0.04), "rho": (rho_d, rho_d - 0.02, rho_d + 0.02)}
+    assert vd.premise_checks(expected, rho_d, {"lo": 0.8}, cfg) == {"critical": True, "rho": True, "stall": True}
+    finite = {"grad_ratio": (0.12, 0.08, 0.14), "rho": (0.31, 0.25, 0.36)}  # the c = 8 numbers of issue 19
+    assert vd.premise_checks(finite, rho_d, {"lo": 0.0}, cfg) == {"critical": False, "rho": False, "stall": False}

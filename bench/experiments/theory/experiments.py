@@ -1,30 +1,34 @@
-"""The three experiments of the Theorem 3.1 check (escape, mixing, scaling; described in
-cli.py's docstring), each returning a JSON-ready dict."""
+"""The experiments of the Theorem 3.1 check (described in cli.py's docstring), each returning a
+JSON-ready dict: escape from -rho z* (with the finite-width landscape diagnostic) and t_eps, the
+steps until the chains' law is within eps of the posterior in exact W2."""
 from __future__ import annotations
 
 import math
-from typing import Callable
+import time
+from collections.abc import Callable
 
 import torch
 
 from bench.core.seeds import derive_seed
-from bench.experiments.theory.config import Config
+from bench.experiments.theory.config import Config, Setting
 from bench.experiments.theory.dynamics import (
     Instances,
+    LossGrad,
     distances,
+    exact_w2_batch,
     initial,
     make_instances,
-    random_directions,
+    mala,
     simulate,
-    sliced_w2,
+    w2_trajectory,
 )
 from bench.experiments.theory.stats import (
-    basin_sw,
-    decay_rate,
-    hitting_summary,
+    hitting_median,
     loglog_slope,
-    slope_through_one,
-    spread_near_star,
+    mean_ci,
+    median_ci,
+    slope_ci,
+    theorem_exponent,
 )
 from bench.priors import relu_net as rn
 
@@ -38,8 +42,9 @@ def escape_key(k: int, c: float) -> str:
 
 
 def escape_run(inst: Instances, init: str, beta: float | None, cfg: Config, seed: int,
-               every: int = 10) -> dict[str, list[float]]:
-    """Fractions (over instances x chains) near z*, near -rho z*, in the wrong hemisphere, vs t."""
+               every: int = 10) -> dict:
+    """Fractions (over instances x chains) near z*, near -rho z*, in the wrong hemisphere, vs t;
+    the same fractions per instance at the end (the unit of the bootstrap)."""
     gen = torch.Generator().manual_seed(seed)
     scale = 1.0 if init == "randn" else cfg.saddle_jitter
     z0 = initial(inst, init, cfg.escape_chains, scale, gen)
@@ -56,202 +61,204 @@ def escape_run(inst: Instances, init: str, beta: float | None, cfg: Config, seed
     d = distances(inst, z)
     stuck = d["cos"] < 0
     out["per_instance_star"] = (d["star"] < cfg.radius).float().mean(1).tolist()
+    out["per_instance_neg"] = (d["neg"] < cfg.radius).float().mean(1).tolist()
+    out["per_instance_wrong"] = stuck.float().mean(1).tolist()
     out["stuck_angle_deg"] = torch.rad2deg(torch.acos(d["cos"][stuck].clamp(-1, 1))).median().item() if stuck.any() else None
     out["stuck_norm_over_rho"] = ((z.norm(dim=-1) / inst.rho)[stuck]).median().item() if stuck.any() else None
     return out
 
 
-def landscape_diagnostic(cfg: Config) -> list[dict]:
-    """How far -rho z* is from a critical point as the expansion constant c grows.
-
-    In the expected landscape (WDC with constant -> 0) grad f(-rho z*) = 0; we report
-    ||grad f(-rho z*)|| / ||grad f(z0)|| (z0 a random point of norm 1) and rho vs rho_d.
-    """
-    rows = []
-    for c in cfg.diag_expansions:
-        inst = make_instances(cfg.setting(cfg.diag_k, c), cfg.diag_instances, tag="diag")
-        _, g_neg = rn.loss_and_grad(inst.weights, inst.A, inst.y, -inst.rho.unsqueeze(-1) * inst.z_star)
-        z0 = initial(inst, "randn", 8, 1.0, torch.Generator().manual_seed(1))
-        _, g0 = rn.loss_and_grad(inst.weights, inst.A, inst.y, z0)
-        ratio = (g_neg.norm(dim=-1).squeeze(1) / g0.norm(dim=-1).median(1).values)[inst.rho.squeeze(1) > 0]
-        # rho = 0 (<A G(-z*), y> <= 0: the 'saddle' is the origin) is left out of the gradient ratio
-        rows.append({"expansion": c, "widths": list(inst.setting.widths), "rho_zero": int((inst.rho == 0).sum()),
-                     "grad_ratio_median": ratio.median().item(),
-                     "grad_ratio_q25": ratio.quantile(0.25).item(), "grad_ratio_q75": ratio.quantile(0.75).item(),
-                     "rho_median": inst.rho.median().item(), "rho_q25": inst.rho.quantile(0.25).item(),
-                     "rho_q75": inst.rho.quantile(0.75).item()})
-    return rows
-
-
-def temperature_sweep(inst: Instances, k: int, c: float, cfg: Config) -> list[dict]:
-    """Langevin from -rho z* for each C of ``cfg.escape_Cs``: in B(z*, r) at a quarter of the run and at the end."""
-    rows = []
-    for C in cfg.escape_Cs:
-        r = escape_run(inst, "neg_star", cfg.beta(k, C), cfg, derive_seed("escape", k, c, "neg_star"))
-        mid = len(r["t"]) // 4
-        rows.append({"k": k, "expansion": c, "C": C, "t_mid": r["t"][mid], "star_mid": r["star"][mid],
-                     "star_final": r["star"][-1], "wrong_mid": r["wrong"][mid],
-                     "wrong_final": r["wrong"][-1], "neg_final": r["neg"][-1]})
-    return rows
+def escape_gain(gd: list[float], lg: list[float]) -> dict:
+    """Per-instance (Langevin - GD) fraction in B(z*, r): mean and bootstrap CI over instances."""
+    diff = [b - a for a, b in zip(gd, lg)]
+    m, lo, hi = mean_ci(diff, seed=1)
+    return {"mean": m, "lo": lo, "hi": hi, "instances": len(diff)}
 
 
 def experiment_escape(cfg: Config, log: Log) -> dict:
-    res: dict = {"runs": {}, "C_sweep": [], "landscape": []}
+    """GD vs Langevin from -rho z* (and, where cheap, from random inits) on each escape setting."""
+    res: dict = {"runs": {}, "gain": {}}
     for k, c in cfg.escape_settings:
         inst = make_instances(cfg.setting(k, c), cfg.escape_instances, tag="escape")
+        inits = ("randn", "neg_star") if inst.setting.widths[-1] <= cfg.escape_randn_max_nd else ("neg_star",)
         log(f"  escape {inst.setting.label()}: rho = {inst.rho.median():.3f} (median; expected "
             f"{rn.expected_saddle_rho(cfg.depth):.3f})")
-        for init in ("randn", "neg_star"):
+        for init in inits:
             for name, beta in (("GD", None), ("Langevin", cfg.beta(k))):
+                t0 = time.perf_counter()
                 r = escape_run(inst, init, beta, cfg, derive_seed("escape", k, c, init))
                 res["runs"][f"{escape_key(k, c)}/{init}/{name}"] = r | {
                     "k": k, "expansion": c, "widths": list(inst.setting.widths), "init": init, "method": name,
-                    "rho": inst.rho.squeeze(1).tolist()}
+                    "rho": inst.rho.squeeze(1).tolist(), "seconds": time.perf_counter() - t0}
                 log(f"    {init:8s} {name:8s}: final near z* {r['star'][-1]:.2f}, near -rho z* {r['neg'][-1]:.2f}, "
-                    f"wrong hemisphere {r['wrong'][-1]:.2f}")
-        if (k, c) == tuple(cfg.escape_C_setting):
-            res["C_sweep"].extend(temperature_sweep(inst, k, c, cfg))
-    res["landscape"] = landscape_diagnostic(cfg)
+                    f"wrong hemisphere {r['wrong'][-1]:.2f} ({time.perf_counter() - t0:.0f} s)")
+        key = escape_key(k, c)
+        res["gain"][key] = escape_gain(res["runs"][f"{key}/neg_star/GD"]["per_instance_star"],
+                                       res["runs"][f"{key}/neg_star/Langevin"]["per_instance_star"])
     return res
 
 
-# ----------------------------------------------------------------------------- 2. mixing
-def reference_samples(inst: Instances, beta: float, cfg: Config, gen: torch.Generator) -> torch.Tensor:
-    """[I, M, k]: a small-eta chain started at z*, after burn-in, thinned and pooled over time."""
-    z0 = inst.z_star.expand(-1, cfg.ref_chains, -1).clone()
-    z = simulate(inst, z0, cfg.ref_burn, cfg.ref_eta, beta, gen, lambda t, z: None, every=cfg.ref_burn)
-    pool: list[torch.Tensor] = []
-
-    def keep(t: int, z: torch.Tensor) -> None:
-        if t > 0:
-            pool.append(z)
-
-    simulate(inst, z, cfg.ref_collect, cfg.ref_eta, beta, gen, keep, every=cfg.ref_thin)
-    return torch.cat(pool, dim=1)
+# ----------------------------------------------------------------------------- 2. landscape
+def landscape_instance(setting: Setting, index: int) -> tuple[float, float]:
+    """(||grad f(-rho z*)|| / median ||grad f(z0)|| over 8 random z0 of norm 1, rho) for one instance."""
+    inst = make_instances(setting, 1, tag="diag", first=index)
+    _, g_neg = inst.loss_grad(-inst.rho.unsqueeze(-1) * inst.z_star)
+    z0 = initial(inst, "randn", 8, 1.0, torch.Generator().manual_seed(index))
+    _, g0 = inst.loss_grad(z0)
+    return (g_neg.norm() / g0.norm(dim=-1).median()).item(), inst.rho.item()
 
 
-def reference_summary(inst: Instances, ref: torch.Tensor, dirs: torch.Tensor, beta: float, cfg: Config,
-                      gen: torch.Generator) -> dict:
-    """The mixing result's header: the reference law's spread and the SW estimator's floors (reference vs itself)."""
-    k = inst.setting.k
-    sigma = math.sqrt(1.0 / (2.0 * beta))  # per-coordinate std of mu near z* if Hess f(z*) = 2 I (Laplace)
-    perm = torch.randperm(ref.shape[1], generator=gen)
-    n_pool = math.ceil(cfg.mix_pool * 60) * cfg.mix_chains  # pooled sample size (about 60 observations per run)
-    floor_ens = sliced_w2(ref[:, perm[:cfg.mix_chains]], ref[:, perm[cfg.mix_chains:]], dirs).mean().item()
-    half = min(ref.shape[1] // 2, n_pool)
-    floor_pool = sliced_w2(ref[:, perm[:half]], ref[:, perm[half:]], dirs).mean().item()
-    halves = ref.shape[1] // 2
-    return {"k": k, "beta": beta, "sigma_mu": sigma, "reference_samples": ref.shape[1],
-            "spread_noise": abs(spread_near_star(ref[:, :halves], inst) / spread_near_star(ref[:, halves:], inst) - 1.0),
-            "ref_spread": (ref - inst.z_star).norm(dim=-1).pow(2).mean().sqrt().item(),
-            "floor_ensemble": floor_ens, "floor_pooled": floor_pool, "basin_radius": 2 * cfg.radius, "runs": []}
+def gd_stall_instance(setting: Setting, index: int, cfg: Config) -> tuple[float, float]:
+    """GD from -rho z* + jitter on one instance (the escape runs' step, eta and length): the fractions of
+    its ``cfg.diag_gd_chains`` runs still in B(-rho z*, r) and on the wrong side at the end."""
+    inst = make_instances(setting, 1, tag="diag", first=index)
+    gen = torch.Generator().manual_seed(derive_seed("gd-stall", index))
+    z0 = initial(inst, "neg_star", cfg.diag_gd_chains, cfg.saddle_jitter, gen)
+    z = simulate(inst, z0, cfg.escape_steps, cfg.escape_eta, None, gen, lambda t, z: None, every=cfg.escape_steps)
+    d = distances(inst, z)
+    return float((d["neg"] < cfg.radius).float().mean()), float((d["cos"] < 0).float().mean())
 
 
-def mixing_run(inst: Instances, ref: torch.Tensor, dirs: torch.Tensor, eta: float, beta: float, floor_ens: float,
-               cfg: Config, gen: torch.Generator) -> dict:
-    """One eta: SW to the reference vs t from random inits, and the bias of the last ``cfg.mix_pool`` pooled."""
-    steps = math.ceil(cfg.mix_time / eta)
-    every = max(1, steps // 60)
-    start_pool = steps - int(cfg.mix_pool * steps)
-    z0 = initial(inst, "randn", cfg.mix_chains, 1.0, gen)
-    ts, sw, outside, pool = [], [], [], []
+def landscape_diagnostic(cfg: Config, log: Log) -> list[dict]:
+    """How far -rho z* is from a critical point, and rho from rho_d, as the expansion constant c grows.
 
-    def observe(t: int, z: torch.Tensor) -> None:
-        ts.append(t)
-        sw.append(sliced_w2(z, ref, dirs).mean().item())
-        outside.append(float((distances(inst, z)["star"] >= 2 * cfg.radius).float().mean()))
-        if t >= start_pool:
-            pool.append(z)
-
-    simulate(inst, z0, steps, eta, beta, gen, observe, every)
-    pooled = torch.cat(pool, dim=1)
-    bias = sliced_w2(pooled, ref, dirs).mean().item()
-    spread = spread_near_star(pooled, inst) / spread_near_star(ref, inst)
-    bias_basin = basin_sw(pooled, inst, ref, dirs, 2 * cfg.radius)
-    rate = decay_rate([t * eta for t in ts], sw, 3 * floor_ens, 0.3)
-    return {"eta": eta, "t": ts, "sw": sw, "outside": outside, "stationary_sw": bias,
-            "stationary_sw_basin": bias_basin, "pooled_samples": pooled.shape[1], "decay_rate": rate,
-            "spread_ratio": spread}
-
-
-def experiment_mixing(cfg: Config, log: Log) -> dict:
-    """SW(law of z_t, reference) vs t for several eta; bias after burn-in, all runs and within B(z*, 2r)."""
-    k = cfg.mix_k
-    inst = make_instances(cfg.setting(k), cfg.mix_instances, tag="mixing")
-    beta = cfg.beta(k)
-    gen = torch.Generator().manual_seed(derive_seed("mixing"))
-    ref = reference_samples(inst, beta, cfg, gen)
-    dirs = random_directions(k, cfg.projections, gen)
-    res = reference_summary(inst, ref, dirs, beta, cfg, gen)
-    floor_ens, floor_pool = res["floor_ensemble"], res["floor_pooled"]
-    log(f"  mixing {inst.setting.label()}: beta = {beta:g}, reference {ref.shape[1]} samples/instance, "
-        f"rms ||z - z*|| = {res['ref_spread']:.3f} (Laplace approximation {res['sigma_mu'] * math.sqrt(k):.3f})")
-    for eta in cfg.mix_etas:
-        r = mixing_run(inst, ref, dirs, eta, beta, floor_ens, cfg, gen)
-        res["runs"].append(r)
-        rate = r["decay_rate"]
-        log(f"    eta {eta:g}: SW at end {r['sw'][-1]:.4f}, pooled last {cfg.mix_pool:.2f}: {r['stationary_sw']:.4f} "
-            f"(within B(z*, {2 * cfg.radius:g}): {r['stationary_sw_basin']:.4f}), outside {r['outside'][-1]:.3f}, "
-            f"decay rate {'n/a' if rate is None else f'{rate:.2f}'} (floors {floor_ens:.4f} / {floor_pool:.4f}), "
-            f"E||z - z*||^2 / reference's {r['spread_ratio']:.4f}")
-    res["spread_slope"] = slope_through_one([r["eta"] for r in res["runs"]], [r["spread_ratio"] for r in res["runs"]])
-    return res
+    In the expected landscape (WDC constant -> 0) grad f(-rho_d z*) = 0. Instances are built one
+    at a time (at c = 16, A alone is ~200 MB). rho = 0 (<A G(-z*), y> <= 0) is left out of the ratio.
+    """
+    rows = []
+    for c in cfg.diag_expansions:
+        setting = cfg.setting(cfg.diag_k, c)
+        t0 = time.perf_counter()
+        pairs = [landscape_instance(setting, i) for i in range(cfg.diag_instances)]
+        ratios = [r for r, rho in pairs if rho > 0]
+        rhos = [rho for _, rho in pairs]
+        g = median_ci(ratios, seed=2)
+        rh = median_ci(rhos, seed=3)
+        n_d, m = setting.widths[-1], setting.m
+        row = {"expansion": c, "widths": list(setting.widths), "n_d": n_d, "m": m,
+               "rho_zero": sum(1 for rho in rhos if rho == 0), "ratios": ratios, "rhos": rhos,
+               "grad_ratio": g, "rho": rh, "seconds": time.perf_counter() - t0, "A_megabytes": 4 * m * n_d / 1e6}
+        if c in cfg.diag_gd_expansions:
+            t1 = time.perf_counter()
+            stall = [gd_stall_instance(setting, i, cfg) for i in range(cfg.diag_gd_instances)]
+            row["gd_stay"] = [a for a, _ in stall]
+            row["gd_wrong"] = [b for _, b in stall]
+            row["gd_seconds"] = time.perf_counter() - t1
+            log(f"  landscape c = {c:g}: GD from -rho z* still there after {cfg.escape_steps} steps: "
+                f"{row['gd_stay']} ({row['gd_seconds']:.0f} s)")
+        rows.append(row)
+        log(f"  landscape c = {c:g} {list(setting.widths)}: grad ratio {g[0]:.3f} [{g[1]:.3f}, {g[2]:.3f}], "
+            f"rho {rh[0]:.3f} [{rh[1]:.3f}, {rh[2]:.3f}] ({rows[-1]['seconds']:.0f} s)")
+    return rows
 
 
-# ----------------------------------------------------------------------------- 3. scaling
-def hitting_times(inst: Instances, eta: float, beta: float | None, chains: int, cfg: Config,
-                  seed: int) -> torch.Tensor:
-    """First t with ||z_t - z*|| < r per run [I * B], inf if never within the time cap."""
+def experiment_landscape(cfg: Config, log: Log) -> dict:
+    rows = landscape_diagnostic(cfg, log)
+    trend = slope_ci([r["n_d"] for r in rows], [r["ratios"] for r in rows], paired=False, seed=4)
+    return {"rows": rows, "trend": trend, "rho_d": rn.expected_saddle_rho(cfg.depth)}
+
+
+# ----------------------------------------------------------------------------- 3. t_eps in exact W2
+def reference(loss_grad: LossGrad, star: torch.Tensor, k: int, beta: float, n: int, cfg: Config,
+              seed: int) -> dict:
+    """Three independent MALA samples of mu ~ exp(-beta f), n chains each, one draw per chain.
+
+    "ref" (the reference) and "twin" start at z* + N(0, sigma^2 I), sigma = 1/sqrt(2 beta) (the
+    Laplace width); "far" starts at distance ~``cfg.ref_far`` from z*. Each runs
+    ``cfg.ref_time / cfg.ref_eta`` MALA steps. W2(ref, twin) is the estimator's floor at this n;
+    W2(ref, far) at the floor says the burn-in forgot the start (within the basin of z*).
+    """
     gen = torch.Generator().manual_seed(seed)
-    z0 = initial(inst, "randn", chains, 1.0, gen)
-    hit = torch.full(z0.shape[:2], math.inf)
+    count = star.shape[0]
+    steps = math.ceil(cfg.ref_time / cfg.ref_eta)
+    sigma = 1.0 / math.sqrt(2.0 * beta)
+    out: dict = {}
+    acc = []
+    for name, scale in (("ref", sigma), ("twin", sigma), ("far", cfg.ref_far / math.sqrt(k))):
+        z0 = star + scale * torch.randn(count, n, k, generator=gen)
+        z, a = mala(loss_grad, z0, steps, cfg.ref_eta, beta, gen)
+        out[name] = z
+        acc.append(a)
+    return {**out, "acceptance": acc, "steps": steps,
+            "floor": exact_w2_batch(out["ref"], out["twin"]), "far_check": exact_w2_batch(out["ref"], out["far"]),
+            "rms_spread": (out["ref"] - star).norm(dim=-1).pow(2).mean().sqrt().item()}
 
-    def observe(t: int, z: torch.Tensor) -> bool:
-        inside = distances(inst, z)["star"] < cfg.radius
-        hit[inside & torch.isinf(hit)] = float(t)
-        return bool(torch.isfinite(hit).all())
 
-    simulate(inst, z0, math.ceil(cfg.scale_time_cap / eta), eta, beta, gen, observe)
-    return hit.flatten()
-
-
-def _instances_for(cfg: Config, k: int) -> int:
-    return max(1, cfg.scale_instances // 2) if k >= cfg.big_k else cfg.scale_instances
-
-
-def scaling_vs_eps(cfg: Config, k: int, log: Log) -> dict:
-    """Langevin hitting times of B(z*, r) at eta = eps^2 for each eps, and their log-log slope."""
-    inst = make_instances(cfg.setting(k), _instances_for(cfg, k), tag="scaling")
+def teps_setting(cfg: Config, k: int, c: float, eps_list: tuple[float, ...], gd_eps: tuple[float, ...],
+                 log: Log) -> dict:
+    """Reference + t_eps runs (Langevin at eta = eps^2, and GD as a control) on one (k, c)."""
+    setting = cfg.setting(k, c)
+    inst = make_instances(setting, cfg.teps_instances, tag="teps")
+    beta = cfg.beta(k)
+    t0 = time.perf_counter()
+    ref = reference(inst.loss_grad, inst.z_star, k, beta, cfg.teps_chains, cfg, derive_seed("ref", k, c))
+    ref_seconds = time.perf_counter() - t0
+    fl, far = median_ci(ref["floor"], seed=5), median_ci(ref["far_check"], seed=6)
+    log(f"  t_eps {setting.label()}: MALA reference {ref['steps']} steps, acceptance "
+        f"{min(ref['acceptance']):.2f}-{max(ref['acceptance']):.2f}, rms ||z - z*|| {ref['rms_spread']:.3f}, "
+        f"floor W2(ref, twin) {fl[0]:.3f}, W2(ref, far start) {far[0]:.3f} ({ref_seconds:.0f} s)")
+    point_mass = exact_w2_batch(inst.z_star.expand(-1, cfg.teps_chains, -1), ref["ref"])
     rows = []
-    for eps in cfg.eps_values:
-        h = hitting_times(inst, eps ** 2, cfg.beta(k), cfg.scale_chains, cfg, derive_seed("eps", k, eps))
-        rows.append({"eps": eps, "eta": eps ** 2, **hitting_summary(h), "cap": math.ceil(cfg.scale_time_cap / eps ** 2)})
-    slope = loglog_slope([r["eps"] for r in rows], [r["median"] for r in rows])
-    log(f"  scaling vs eps, {inst.setting.label()}: medians {[round(r['median']) if math.isfinite(r['median']) else None for r in rows]}"
-        f", log-log slope {slope if slope is None else round(slope, 2)}")
-    return {"k": k, "widths": list(inst.setting.widths), "rows": rows, "slope": slope}
+    for eps in eps_list:
+        for method in ("Langevin", "GD") if eps in gd_eps else ("Langevin",):
+            eta = eps ** 2
+            b = beta if method == "Langevin" else None
+            cap = math.ceil((cfg.teps_time_cap if b else cfg.teps_gd_time_cap) / eta)
+            gen = torch.Generator().manual_seed(derive_seed("teps", k, c, eps, method))
+            z0 = initial(inst, "randn", cfg.teps_chains, 1.0, gen)
+            t1 = time.perf_counter()
+            tr = w2_trajectory(inst.loss_grad, z0, ref["ref"], eta, b, cap, eps, gen, inst.z_star, cfg.radius)
+            final = tr["final"]
+            d = distances(inst, final)["star"]
+            f, _ = inst.loss_grad(final)
+            outside = d >= 2 * cfg.radius
+            reached = sum(1 for x in tr["t_eps"] if math.isfinite(x))
+            med = median_ci(tr["t_eps"], seed=7)
+            rows.append({
+                "eps": eps, "eta": eta, "method": method, "cap": cap, "t_eps": tr["t_eps"], "median": med,
+                "reached": reached, "t": tr["t"], "w2": tr["w2"], "steps_run": tr["t"][-1],
+                "final_w2": tr["w2"][-1], "outside_final": float(outside.float().mean()),
+                "outside_min_beta_f": (beta * f[outside]).min().item() if outside.any() else None,
+                "ball_hit_median": hitting_median(tr["hit"].flatten().tolist()),
+                "seconds": time.perf_counter() - t1})
+            log(f"    {method:8s} eps {eps:g} (eta {eta:g}, cap {cap}): t_eps median {med[0]:g} "
+                f"[{med[1]:g}, {med[2]:g}], {reached}/{inst.count} instances reached; final W2 median "
+                f"{sorted(tr['w2'][-1])[len(tr['w2'][-1]) // 2]:.3f}, {100 * rows[-1]['outside_final']:.1f}% of chains "
+                f"outside B(z*, {2 * cfg.radius:g}) ({rows[-1]['seconds']:.0f} s)")
+    return {"k": k, "expansion": c, "widths": list(setting.widths), "m": setting.m, "beta": beta,
+            "instances": inst.count, "chains": cfg.teps_chains, "ref_seconds": ref_seconds,
+            "ref": {"acceptance": ref["acceptance"], "steps": ref["steps"], "floor": ref["floor"],
+                    "far_check": ref["far_check"], "floor_ci": fl, "far_ci": far, "rms_spread": ref["rms_spread"],
+                    "point_mass": point_mass, "point_mass_ci": median_ci(point_mass, seed=8)},
+            "rows": rows}
 
 
-def scaling_vs_k(cfg: Config, name: str, log: Log) -> dict:
-    """Hitting times of B(z*, r) at eta = k_eps^2 for each k, for Langevin (beta = C k) or GD."""
-    eta = cfg.k_eps ** 2
-    rows = []
-    for k in cfg.k_values:
-        inst = make_instances(cfg.setting(k), _instances_for(cfg, k), tag="scaling")
-        beta = cfg.beta(k) if name == "Langevin" else None
-        h = hitting_times(inst, eta, beta, cfg.scale_chains, cfg, derive_seed("k", k, name))
-        rows.append({"k": k, "widths": list(inst.setting.widths), **hitting_summary(h)})
-    slope = loglog_slope([r["k"] for r in rows], [r["median"] for r in rows])
-    log(f"  scaling vs k ({name}, eta {eta:g}): medians {[r['median'] for r in rows]}, hit fractions "
-        f"{[round(r['hit_fraction'], 2) for r in rows]}")
-    return {"method": name, "eps": cfg.k_eps, "eta": eta, "rows": rows, "slope": slope,
-            "cap": math.ceil(cfg.scale_time_cap / eta)}
-
-
-def experiment_scaling(cfg: Config, log: Log) -> dict:
-    res: dict = {"eps": [], "k": []}
-    for k in cfg.eps_ks:
-        res["eps"].append(scaling_vs_eps(cfg, k, log))
-    for name in ("Langevin", "GD"):
-        res["k"].append(scaling_vs_k(cfg, name, log))
+def experiment_teps(cfg: Config, log: Log) -> dict:
+    """t_eps vs eps on ``cfg.teps_eps_settings`` and vs k at eps = ``cfg.teps_k_eps``, with fitted exponents."""
+    cache: dict[tuple[int, float], dict] = {}
+    res: dict = {"eps": [], "k": None}
+    for k, c, eps_list in cfg.teps_eps_settings:
+        s = teps_setting(cfg, k, c, eps_list, tuple(sorted(eps_list)[:cfg.teps_gd_count]), log)
+        s["theorem_exponent"] = theorem_exponent(eps_list)
+        cache[(k, c)] = s
+        lg = [r for r in s["rows"] if r["method"] == "Langevin"]
+        done = [r for r in lg if r["reached"] == s["instances"]]  # censored rows: the mixing verdict's business
+        s["fit_eps"] = [r["eps"] for r in done]
+        s["fit"] = slope_ci([1 / r["eps"] for r in done], [r["t_eps"] for r in done], paired=True, seed=9)
+        ball = [r for r in lg if math.isfinite(r["ball_hit_median"])]  # early stops censor some chains
+        s["ball_eps"] = [r["eps"] for r in ball]
+        s["ball_slope"] = loglog_slope([1 / r["eps"] for r in ball], [r["ball_hit_median"] for r in ball])
+        res["eps"].append(s)
+    k_rows = []
+    for k in cfg.teps_ks:
+        key = (k, cfg.expansion)
+        if key not in cache or all(r["eps"] != cfg.teps_k_eps for r in cache[key]["rows"]):
+            cache[key] = teps_setting(cfg, k, cfg.expansion, (cfg.teps_k_eps,), (), log)
+        s = cache[key]
+        row = next(r for r in s["rows"] if r["eps"] == cfg.teps_k_eps and r["method"] == "Langevin")
+        k_rows.append({"k": k, "widths": s["widths"], "ref": s["ref"], "row": row})
+    done = [r for r in k_rows if all(math.isfinite(t) for t in r["row"]["t_eps"])]
+    fit = slope_ci([r["k"] for r in done], [r["row"]["t_eps"] for r in done], paired=False, seed=10)
+    res["k"] = {"eps": cfg.teps_k_eps, "eta": cfg.teps_k_eps ** 2, "expansion": cfg.expansion, "rows": k_rows,
+                "fit": fit, "fit_k": [r["k"] for r in done]}
     return res

@@ -1,56 +1,94 @@
-"""Fits and summaries of the experiment's numbers: decay rates, log-log slopes, hitting-time
-quantiles, and the width of a sample's law near z*."""
+"""Summaries of the experiment's numbers with instance-level bootstrap CIs: the instance (one
+random network, A and z*) is the unit of resampling, since chains on one instance share its
+landscape and are not independent evidence."""
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
-import torch
+import numpy as np
 
-from bench.experiments.theory.dynamics import Instances, distances, sliced_w2
-
-
-def basin_sw(z: torch.Tensor, inst: Instances, ref: torch.Tensor, dirs: torch.Tensor, radius: float) -> float:
-    """Mean over instances of SW between the runs within ``radius`` of z* and the reference (nan if none)."""
-    inside = distances(inst, z)["star"] < radius
-    vals = [sliced_w2(z[i, inside[i]], ref[i], dirs).item() for i in range(inst.count) if inside[i].sum() >= 16]
-    return sum(vals) / len(vals) if vals else math.nan
+N_BOOT = 2000
 
 
-def spread_near_star(samples: torch.Tensor, inst: Instances) -> float:
-    """E||z - z*||^2 over runs within B(z*, 0.5), averaged over instances (a low-noise summary of the law's width)."""
-    d2 = (samples - inst.z_star).pow(2).sum(-1)
-    return sum(d2[i][d2[i] < 0.25].mean().item() for i in range(inst.count)) / inst.count
+def _rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
 
 
-def decay_rate(times: Sequence[float], sw: Sequence[float], lo: float, hi: float) -> float | None:
-    """-d log SW / d(eta t), fitted where lo < SW < hi (the exponential phase)."""
-    pts = [(t, math.log(v)) for t, v in zip(times, sw) if lo < v < hi]
-    if len(pts) < 3:
-        return None
-    mt, mv = sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts)
-    stt = sum((p[0] - mt) ** 2 for p in pts)
-    return -sum((p[0] - mt) * (p[1] - mv) for p in pts) / stt if stt > 0 else None
+def median_ci(values: Sequence[float], n_boot: int = N_BOOT, seed: int = 0,
+              level: float = 0.95) -> tuple[float, float, float]:
+    """(median, lo, hi): percentile bootstrap over instances; inf values (censored) stay inf."""
+    v = np.asarray(values, dtype=float)
+    if v.size == 0:
+        return math.nan, math.nan, math.nan
+    idx = _rng(seed).integers(0, v.size, size=(n_boot, v.size))
+    meds = np.sort(np.median(v[idx], axis=1))
+    a = (1 - level) / 2
+    return float(np.median(v)), float(meds[int(a * (n_boot - 1))]), float(meds[int((1 - a) * (n_boot - 1))])
 
 
-def slope_through_one(xs: Sequence[float], ys: Sequence[float]) -> float | None:
-    """b of the least-squares line y = 1 + b x (the spread ratio is 1 at eta = 0)."""
-    sxx = sum(x * x for x in xs)
-    return sum(x * (y - 1) for x, y in zip(xs, ys)) / sxx if sxx > 0 else None
+def mean_ci(values: Sequence[float], n_boot: int = N_BOOT, seed: int = 0,
+            level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, lo, hi): percentile bootstrap of the mean over instances."""
+    v = np.asarray(values, dtype=float)
+    if v.size == 0:
+        return math.nan, math.nan, math.nan
+    idx = _rng(seed).integers(0, v.size, size=(n_boot, v.size))
+    means = np.sort(v[idx].mean(axis=1))
+    a = (1 - level) / 2
+    return float(v.mean()), float(means[int(a * (n_boot - 1))]), float(means[int((1 - a) * (n_boot - 1))])
 
 
 def loglog_slope(xs: Sequence[float], ys: Sequence[float]) -> float | None:
-    """Least-squares slope of log y vs log x over the finite, positive y (None if fewer than 2)."""
-    pts = [(math.log(x), math.log(y)) for x, y in zip(xs, ys) if math.isfinite(y) and y > 0]
-    if len(pts) < 2:
+    """Least-squares slope of log y vs log x; None unless every y is finite and positive (no silent drops)."""
+    if len(xs) < 2 or any(not (math.isfinite(y) and y > 0) for y in ys):
         return None
-    mx, my = sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts)
-    sxx = sum((p[0] - mx) ** 2 for p in pts)
-    return sum((p[0] - mx) * (p[1] - my) for p in pts) / sxx if sxx > 0 else None
+    lx, ly = np.log(np.asarray(xs, float)), np.log(np.asarray(ys, float))
+    sxx = ((lx - lx.mean()) ** 2).sum()
+    return float(((lx - lx.mean()) * (ly - ly.mean())).sum() / sxx) if sxx > 0 else None
 
 
-def hitting_summary(hits: torch.Tensor) -> dict[str, float]:
-    """Median and quartiles of hitting times with censored (inf) runs ranked last, and the hit fraction."""
-    v = hits.sort().values
-    q = lambda p: float(v[int(p * (len(v) - 1))])  # noqa: E731
-    return {"median": q(0.5), "q25": q(0.25), "q75": q(0.75), "hit_fraction": float(torch.isfinite(hits).float().mean())}
+def slope_ci(xs: Sequence[float], table: Sequence[Sequence[float]], paired: bool, n_boot: int = N_BOOT,
+             seed: int = 0, level: float = 0.95) -> dict:
+    """Log-log slope of the across-instance median of ``table`` [len(xs)][instances] vs xs, with a CI.
+
+    ``paired``: the same instances at every x (resampled jointly); otherwise each column is
+    resampled on its own (different instances per x, e.g. per latent dimension). A resample whose median
+    is censored (inf) at some x has no slope; ``valid`` is the fraction that had one, and the CI
+    is None when fewer than 95% did (the fit would hide non-mixing).
+    """
+    stat = lambda a: np.median(a, axis=1)
+    rng = _rng(seed)
+    cols = [np.asarray(c, dtype=float) for c in table]
+    point = loglog_slope(xs, [float(np.median(c)) for c in cols])
+    if point is None:
+        return {"slope": None, "lo": None, "hi": None, "valid": 0.0}
+    if paired:
+        idx = rng.integers(0, cols[0].size, size=(n_boot, cols[0].size))
+        meds = np.stack([stat(c[idx]) for c in cols], axis=1)
+    else:
+        meds = np.stack([stat(c[rng.integers(0, c.size, size=(n_boot, c.size))]) for c in cols], axis=1)
+    ok = np.isfinite(meds).all(axis=1) & (meds > 0).all(axis=1)
+    valid = float(ok.mean())
+    if valid < 0.95 or point is None:
+        return {"slope": point, "lo": None, "hi": None, "valid": valid}
+    lx = np.log(np.asarray(xs, float))
+    lm = np.log(meds[ok])
+    lxc = lx - lx.mean()
+    slopes = np.sort((lm - lm.mean(axis=1, keepdims=True)) @ lxc / (lxc ** 2).sum())
+    a = (1 - level) / 2
+    return {"slope": point, "lo": float(slopes[int(a * (len(slopes) - 1))]),
+            "hi": float(slopes[int((1 - a) * (len(slopes) - 1))]), "valid": valid}
+
+
+def theorem_exponent(eps_values: Sequence[float]) -> float:
+    """Chord slope of log(1/eps)/eps^2 vs 1/eps over the eps range (the theorem's sufficient count)."""
+    lo, hi = min(eps_values), max(eps_values)
+    f = lambda e: math.log(math.log(1 / e) / e ** 2)
+    return (f(lo) - f(hi)) / math.log(hi / lo)
+
+
+def hitting_median(hits: Sequence[float]) -> float:
+    """Median of per-chain hitting times with censored (inf) runs ranked last."""
+    v = np.sort(np.asarray(hits, dtype=float))
+    return float(v[(len(v) - 1) // 2]) if v.size else math.nan
