@@ -103,3 +103,22 @@ def test_invert_stage_through_local_slurm(require_slurm, tmp_path):
     assert p.returncode == 0, p.stderr[-3000:]
     assert torch.load(out / "layer1.pt").shape[0] + torch.load(out / "layer1_heldout.pt").shape[0] == 8
     assert len(list((out / "slurm").glob("*_submission.sh"))) >= 1  # it really went through sbatch
+
+
+def test_mean_style_decode_lets_the_state_decide():
+    """The diagnostic decode gives every image the same (average) style: one state decodes to nearly one image
+    whatever the draw, while the bars' fresh-style decode changes it; an unknown style is refused."""
+    from bench.embedded.train_gan import make_generator
+    from bench.scores.evaluate import decode_states
+
+    torch.manual_seed(0)
+    g = make_generator(dict(size=32, style_dim=16, n_mlp=1, channels={4: 16, 8: 16, 16: 8, 32: 8},
+                            img_channels=1)).eval()
+    h = torch.randn(1, *g.layer_shape(1), generator=torch.Generator().manual_seed(1))
+    h4 = h.expand(4, *h.shape[1:])
+    fresh = decode_states(g, h4, 1, torch.Generator().manual_seed(2), "fresh")
+    mean = decode_states(g, h4, 1, torch.Generator().manual_seed(2), "mean")
+    spread = lambda x: (x - x.mean(0, keepdim=True)).pow(2).mean().item()  # noqa: E731
+    assert spread(mean) < 0.2 * spread(fresh)
+    with pytest.raises(ValueError, match="fresh"):
+        decode_states(g, h4, 1, torch.Generator(), "other")

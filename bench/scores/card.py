@@ -87,7 +87,25 @@ def quality_table(models: list[tuple[Path, dict]]) -> list[str]:
     lines.append(row("ordinary generator samples", models[0][1]["generator_samples"]))
     shares = [f"- `{f.name}`: " + ", ".join(f"{k} {v:.3f}" for k, v in ev["langevin_decoded"]["class_shares"].items())
               for f, ev in models]
-    return lines + ["", "Predicted-class shares of the decoded Langevin samples:", "", *shares]
+    return lines + ["", "Predicted-class shares of the decoded Langevin samples:", "", *shares] + mean_style_lines(models)
+
+
+def mean_style_lines(models: list[tuple[Path, dict]]) -> list[str]:
+    """The diagnostic decode (the average style for every later layer): the class-share range of the samples
+    next to that of real states decoded the same way, so a reader sees whether the decode or the state skews."""
+    rows = [(f, ev["mean_style_decode"]) for f, ev in models if "mean_style_decode" in ev]
+    if not rows:
+        return []
+
+    def span(d: dict) -> str:
+        v = list(d["class_shares"].values())
+        return f"{min(v):.3f}-{max(v):.3f}"
+
+    return ["", "Diagnostic (not a bar): the same states decoded with the average style for every later layer "
+            "instead of a fresh one, class-share range (min-max over the 10 classes) and FID:", "",
+            "| model | Langevin samples | real states | FID samples / real states |", "|---|---|---|---|",
+            *[f"| `{f.name}` | {span(d['langevin_decoded'])} | {span(d['real_states_decoded'])} | "
+              f"{d['langevin_decoded']['fid_vs_test']} / {d['real_states_decoded']['fid_vs_test']} |" for f, d in rows]]
 
 
 def _metadata(folder: Path) -> dict:

@@ -29,14 +29,25 @@ def ordinary_styles(g, n: int, gen: torch.Generator) -> torch.Tensor:
         return g.get_latent(torch.randn(n, g.style_dim, generator=gen))[:, None].expand(n, g.n_latent, g.style_dim)
 
 
+def mean_styles(g, n: int, n_fit: int = 10_000, seed: int = 12) -> torch.Tensor:
+    """The average mapping-network style, broadcast to ``n`` images and every layer."""
+    with torch.no_grad():
+        w = g.get_latent(torch.randn(n_fit, g.style_dim, generator=torch.Generator().manual_seed(seed))).mean(0)
+    return w[None, None].expand(n, g.n_latent, g.style_dim)
+
+
 @torch.no_grad()
-def decode_states(g, h: torch.Tensor, layer: int, gen: torch.Generator) -> torch.Tensor:
-    """The rest of the generator from ``layer`` with a fresh ordinary style and noise; the skip (RGB) sum of
-    the layers before is dropped, as ILO/SGILO's rounds do (a sampled state has none)."""
+def decode_states(g, h: torch.Tensor, layer: int, gen: torch.Generator, style: str = "fresh") -> torch.Tensor:
+    """The rest of the generator from ``layer``; the skip (RGB) sum of the layers before is dropped, as
+    ILO/SGILO's rounds do (a sampled state has none). ``style``: "fresh" = an ordinary style per image (the
+    bars' decode), "mean" = the average style for every image, so that the later layers add as little
+    content of their own as the generator allows (a diagnostic: does the decode or the state decide the class?)."""
     from bench.priors.stylegan2 import LayerState
 
     n = len(h)
-    w = ordinary_styles(g, n, gen)
+    if style not in ("fresh", "mean"):
+        raise ValueError(f"style must be 'fresh' or 'mean', got {style!r}")
+    w = ordinary_styles(g, n, gen) if style == "fresh" else mean_styles(g, n)
     return g.resume(LayerState(h, None, layer), w, g.make_noise(n, generator=gen), skip_mode="official").clamp(-1, 1)
 
 
@@ -47,11 +58,17 @@ def langevin_states(sp, n: int, gen: torch.Generator, batch: int = 250) -> torch
     return torch.cat([sample_layer(sp, min(batch, n - i), method="ald", generator=gen) for i in range(0, n, batch)])
 
 
-def langevin_images(sp, g, n: int, seed: int, batch: int = 250) -> torch.Tensor:
-    """Langevin samples of the layer decoded by the generator (in chunks of ``batch``)."""
+def langevin_images(sp, g, n: int, seed: int, batch: int = 250, keep: list | None = None) -> torch.Tensor:
+    """Langevin samples of the layer decoded by the generator (in chunks of ``batch``); the states themselves
+    are appended to ``keep`` when given (to decode them a second way without sampling again)."""
     gen = torch.Generator().manual_seed(seed)
-    return torch.cat([decode_states(g, langevin_states(sp, min(batch, n - i), gen), sp.layer, gen)
-                      for i in range(0, n, batch)])
+    out = []
+    for i in range(0, n, batch):
+        h = langevin_states(sp, min(batch, n - i), gen)
+        if keep is not None:
+            keep.append(h)
+        out.append(decode_states(g, h, sp.layer, gen))
+    return torch.cat(out)
 
 
 @torch.no_grad()
@@ -98,7 +115,8 @@ def evaluate_layer(prior_name: str, layer: int, score_file: Path, heldout: Path,
     real = torch.load(heldout, map_location="cpu", weights_only=True)
     n = min(n, len(real))  # every compared image set has the same n (FID is biased upwards at small n)
     gen = torch.Generator().manual_seed(seed)
-    samples = langevin_images(sp, g, n, seed)
+    states: list[torch.Tensor] = []
+    samples = langevin_images(sp, g, n, seed, keep=states)
     real_decoded = decode_states(g, real[:n], layer, gen)
     save_grid(samples, out / f"langevin_layer{layer}.png")
     save_grid(real_decoded, out / f"real_states_layer{layer}.png")
@@ -111,6 +129,9 @@ def evaluate_layer(prior_name: str, layer: int, score_file: Path, heldout: Path,
         res["langevin_decoded"] = quality(samples)
         res["real_states_decoded"] = quality(real_decoded)
         res["generator_samples"] = quality(generator_images(g, n, seed + 1))  # same n: FID is biased by n
+        # diagnostic, not a bar: the same states decoded with the average style for every later layer
+        res["mean_style_decode"] = {"langevin_decoded": quality(decode_states(g, torch.cat(states), layer, gen, "mean")),
+                                    "real_states_decoded": quality(decode_states(g, real[:n], layer, gen, "mean"))}
     res["bars"] = score_bars(res)
     atomic_write_json(out / f"evaluation_layer{layer}.json", res, indent=1)
     return res
