@@ -327,6 +327,12 @@ def test_escape_and_premise_verdicts_follow_their_cis():
 
     cfg, rho_d = Config(), rn.expected_saddle_rho(2)
     expected = {"grad_ratio": (0.02, 0.01, 0.04), "rho": (rho_d, rho_d - 0.02, rho_d + 0.02)}
-    assert vd.premise_checks(expected, rho_d, {"lo": 0.8}, cfg) == {"critical": True, "rho": True, "stall": True}
-    finite = {"grad_ratio": (0.12, 0.08, 0.14), "rho": (0.31, 0.25, 0.36)}  # the c = 8 numbers of issue 19
-    assert vd.premise_checks(finite, rho_d, {"lo": 0.0}, cfg) == {"critical": False, "rho": False, "stall": False}
+    chk = vd.premise_checks(expected, rho_d, {"lo": 0.8, "hi": 1.0}, cfg)
+    assert chk == {"critical": True, "rho": True, "stall": True} and vd.premise_label(chk) == "yes"
+    finite = {"grad_ratio": (0.3, 0.2, 0.4), "rho": (0.1, 0.05, 0.2)}  # a narrow network: all three fail
+    chk = vd.premise_checks(finite, rho_d, {"lo": 0.0, "hi": 0.1}, cfg)
+    assert chk == {"critical": False, "rho": False, "stall": False} and vd.premise_label(chk) == "no"
+    straddle = {"grad_ratio": (0.11, 0.09, 0.14), "rho": (0.33, 0.27, 0.375)}  # the issue's c = 8 numbers
+    chk = vd.premise_checks(straddle, rho_d, {"lo": 0.0, "hi": 1.0}, cfg)
+    assert chk == {"critical": None, "rho": None, "stall": None} and vd.premise_label(chk) == "unresolved"
+    assert vd.premise_label(vd.premise_checks(expected, rho_d, None, cfg)) == "unresolved"  # GD stall not measured

@@ -51,8 +51,8 @@ class Config:
     diag_expansions: tuple[float, ...] = (1.5, 2.0, 4.0, 8.0, 16.0)
     diag_instances: int = 16
     diag_gd_expansions: tuple[float, ...] = (16.0,)  # GD-stall runs here (the escape runs cover the other c)
-    diag_gd_instances: int = 4  # c = 16: ~45 ms per GD step of 8 chains on one instance
-    diag_gd_chains: int = 8
+    diag_gd_instances: int = 8  # c = 16: ~35 ms per GD step of 4 chains on one instance, ~35 s per instance
+    diag_gd_chains: int = 4
     premise_grad_ratio: float = 0.1  # "critical": median ||grad f(-rho z*)|| / typical gradient below this (CI)
     premise_rho_tol: float = 0.05  # "rho = rho_d": CI of the median rho within rho_d +- this
     premise_stay: float = 0.5  # "GD stalls": CI of the fraction of GD runs still in B(-rho z*, r) above this

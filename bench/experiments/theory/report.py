@@ -104,11 +104,13 @@ def teps_section(te: dict, cfg: Config) -> list[str]:
     L = ["## 3. t_eps: steps until W2(law of z_t, mu) <= eps, eta = eps^2 (`teps.png`)\n",
          f"{cfg.teps_instances} instances x {cfg.teps_chains} chains from random starts; a run stops at eta t = "
          f"{cfg.teps_time_cap:g} (GD control: {cfg.teps_gd_time_cap:g}); t_eps = inf if not reached (censored; a "
-         "median that is inf means at least half the instances did not mix).\n"]
+         "median that is inf means at least half the instances did not mix). A run stops once every instance reached "
+         "eps; 'final' and 'at the end' refer to that step (or the cap).\n"]
     for s in te["eps"]:
         L += setting_table(s, cfg)
         fit = s["fit"]
-        L.append(f"Fitted exponent (t_eps ~ eps^-a, medians over instances, eps {s['fit_eps']}): a = "
+        L.append(f"Fitted exponent (t_eps ~ eps^-a, medians over instances with censored ones as inf, over the eps "
+                 f"whose median's CI is finite: {s['fit_eps']}): a = "
                  f"{fmt(fit['slope'])} [{fmt(fit['lo'])}, {fmt(fit['hi'])}]; the theorem's sufficient count "
                  f"log(1/eps)/eps^2 has a = {s['theorem_exponent']:.2f} over the same range (sanity: the fixed-ball "
                  f"hitting time's exponent {fmt(s['ball_slope'])}).\n")

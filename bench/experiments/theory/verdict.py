@@ -77,12 +77,28 @@ def escape_label(gain: dict) -> str:
 
 
 # ----------------------------------------------------------------------------- landscape
-def premise_checks(row: dict, rho_d: float, stay: dict | None, cfg: Config) -> dict[str, bool | None]:
-    """The three parts of the landscape premise at one width, each from its CI (None: not measured)."""
-    g, rho = row["grad_ratio"], row["rho"]
-    return {"critical": g[2] <= cfg.premise_grad_ratio,
-            "rho": rho_d - cfg.premise_rho_tol <= rho[1] and rho[2] <= rho_d + cfg.premise_rho_tol,
-            "stall": None if stay is None else stay["lo"] >= cfg.premise_stay}
+def below(ci3: tuple[float, float, float] | list[float] | dict, threshold: float) -> bool | None:
+    """True if the CI lies below ``threshold``, False if above, None if it straddles it (unresolved)."""
+    lo, hi = (ci3["lo"], ci3["hi"]) if isinstance(ci3, dict) else (ci3[1], ci3[2])
+    return True if hi <= threshold else False if lo > threshold else None
+
+
+def premise_checks(row: dict, rho_d: float, stay: dict | None, cfg: Config) -> dict[str, bool | None | str]:
+    """The three parts of the landscape premise at one width, each from its CI: True, False, None
+    (CI straddles the threshold) or "n/a" (not measured)."""
+    rho = row["rho"]
+    rho_ok = (True if rho_d - cfg.premise_rho_tol <= rho[1] and rho[2] <= rho_d + cfg.premise_rho_tol else
+              False if rho[1] > rho_d + cfg.premise_rho_tol or rho[2] < rho_d - cfg.premise_rho_tol else None)
+    stall = "n/a" if stay is None else below({"lo": -stay["hi"], "hi": -stay["lo"]}, -cfg.premise_stay)
+    return {"critical": below(row["grad_ratio"], cfg.premise_grad_ratio), "rho": rho_ok, "stall": stall}
+
+
+def premise_label(chk: dict) -> str:
+    """yes if every part holds, no if any fails, else unresolved (some CI straddles its threshold or n/a)."""
+    vals = list(chk.values())
+    if any(v is False for v in vals):
+        return "no"
+    return "yes" if all(v is True for v in vals) else "unresolved"
 
 
 def gd_stay(esc: dict, k: int, row: dict) -> dict | None:
@@ -102,24 +118,23 @@ def gd_stay(esc: dict, k: int, row: dict) -> dict | None:
 def landscape_verdicts(land: dict, esc: dict, cfg: Config) -> list[Verdict]:
     """Is the expected landscape (the theorem's premise) reproduced at some measured width? Does it converge?"""
     rows, rho_d = land["rows"], land["rho_d"]
-    parts = []
-    reproduced = []
+    parts, by = [], {"yes": [], "unresolved": [], "no": []}
     for r in rows:
-        stay = gd_stay(esc, cfg.diag_k, r)
-        chk = premise_checks(r, rho_d, stay, cfg)
-        ok = all(v is not False for v in chk.values()) and chk["stall"] is not None
-        if ok:
-            reproduced.append(r["expansion"])
+        chk = premise_checks(r, rho_d, gd_stay(esc, cfg.diag_k, r), cfg)
+        by[premise_label(chk)].append(f"{r['expansion']:g}")
         parts.append(f"c = {r['expansion']:g} (widths {r['widths']}): critical {yn(chk['critical'])}, rho = rho_d "
                      f"{yn(chk['rho'])}, GD stalls {yn(chk['stall'])}")
-    label = f"REPRODUCED at c = {', '.join(f'{c:g}' for c in reproduced)}" if reproduced else "NOT REPRODUCED"
+    label = (f"REPRODUCED at c = {', '.join(by['yes'])}" if by["yes"] else
+             f"UNRESOLVED at c = {', '.join(by['unresolved'])}, NOT REPRODUCED below" if by["unresolved"] else
+             "NOT REPRODUCED")
     out = [Verdict(
         "evidence", label, f"landscape premise, k = {cfg.diag_k}, d = {cfg.depth}",
         f"rule: at a width, -rho z* is critical if the CI of the median ||grad f(-rho z*)|| / typical gradient is "
         f"below {cfg.premise_grad_ratio:g}; rho matches rho_d = {rho_d:.3f} if the CI of the median rho lies within "
         f"+-{cfg.premise_rho_tol:g}; GD stalls if the CI of the fraction of GD runs still in B(-rho z*, r) after "
-        f"{cfg.escape_steps} steps is above {cfg.premise_stay:g} (measured only where an escape run exists). All "
-        f"three must hold. Measured: " + "; ".join(parts) + " (numbers in the landscape table).")]
+        f"{cfg.escape_steps} steps is above {cfg.premise_stay:g}. Each part is yes / no when its CI is on one side, "
+        f"'unresolved' when the CI straddles the threshold; the premise holds at a width when all three are yes. "
+        f"Measured: " + "; ".join(parts) + " (numbers in the landscape table).")]
     tr = land["trend"]
     if tr["lo"] is None:
         out.append(Verdict("evidence", "INCONCLUSIVE", "landscape converges with width",
@@ -141,8 +156,8 @@ def extrapolate_nd(rows: list[dict], slope: float, target: float) -> float:
     return last["n_d"] * (target / last["grad_ratio"][0]) ** (1 / slope)
 
 
-def yn(v: bool | None) -> str:
-    return "n/a" if v is None else "yes" if v else "no"
+def yn(v: bool | None | str) -> str:
+    return v if isinstance(v, str) else "unresolved" if v is None else "yes" if v else "no"
 
 
 # ----------------------------------------------------------------------------- t_eps
@@ -197,7 +212,7 @@ def eps_verdicts(s: dict, cfg: Config) -> list[Verdict]:
     fit, a_th = s["fit"], s["theorem_exponent"]
     if fit["lo"] is None:
         out.append(Verdict("evidence", "INCONCLUSIVE", f"exponent of t_eps vs 1/eps, {where}",
-                           f"fewer than 2 uncensored eps (fit over {s['fit_eps']}) or censored resamples "
+                           f"fewer than 2 eps with a finite median CI (fit over {s['fit_eps']}) or censored resamples "
                            f"(valid {pct(fit['valid'])})."))
     else:
         lab = exponent_label(fit, a_th)
@@ -206,7 +221,8 @@ def eps_verdicts(s: dict, cfg: Config) -> list[Verdict]:
             f"rule: the theorem's sufficient count log(1/eps)/eps^2 has slope {a_th:.2f} over eps {s['fit_eps']}; the "
             f"measured exponent must not be significantly steeper (CI lower end <= {a_th:.2f}; a CI wider than 2 is "
             f"inconclusive). Measured t_eps ~ eps^-a with a = {fit['slope']:.2f} [{fit['lo']:.2f}, {fit['hi']:.2f}] "
-            f"(median over {s['instances']} instances, bootstrap over instances)."))
+            f"(median over {s['instances']} instances, censored ones counted as inf; fit over the eps whose median's CI is "
+            "finite; bootstrap over instances)."))
     out.append(Verdict(
         "sanity", "a >= 2 expected", f"{where}",
         f"with eta = eps^2 any process needs ~1/eta = eps^-2 steps to move a fixed distance, so a >= 2 holds for GD "
@@ -252,12 +268,13 @@ def k_verdicts(kres: dict, cfg: Config) -> list[Verdict]:
         + ".")]
     if fit["lo"] is None:
         out.append(Verdict("evidence", "INCONCLUSIVE", "exponent of t_eps vs k",
-                           f"fit over k = {kres['fit_k']} (the k where every instance mixed): no CI."))
+                           f"fit over k = {kres['fit_k']} (the k whose median's CI is finite): no CI."))
     else:
         lab = exponent_label(fit, 0.0)
         out.append(Verdict(
             "evidence", lab, "exponent of t_eps vs k (theorem: constants depend on d only)",
             f"rule: t_eps ~ k^b at fixed eps with beta = C k; agrees unless b's CI is above 0 (a CI wider than 2 is "
             f"inconclusive). Measured b = {fit['slope']:.2f} [{fit['lo']:.2f}, {fit['hi']:.2f}] over k = "
-            f"{kres['fit_k']} (k without every instance mixed left out: see the line above)."))
+            f"{kres['fit_k']} (the k whose median's CI is finite; censored instances count as inf: see the line above)"
+            + ("; t_eps falls with k (CI below 0), so the k-free bound is not tight here." if fit["hi"] < 0 else ".")))
     return out
