@@ -23,3 +23,19 @@ def test_each_bar_fails_on_its_own():
 def test_a_world_without_a_quality_measure_reports_only_what_it_can():
     bars = score_bars({"eps_mse": {"t=0.01": 0.3}, "training": {"points": [[1, 1.0]]}})
     assert [b["passed"] for b in bars] == [True, None]  # eps below trivial; no curve tail to judge
+
+
+def test_the_card_says_whether_the_data_itself_meets_the_class_share_bar():
+    from pathlib import Path
+
+    from bench.scores.card import reference_share_lines
+
+    def ev(layer, shares):
+        return {"layer": layer, "real_states_decoded": {"class_shares": dict(enumerate(shares))}}
+
+    lines = reference_share_lines([(Path("a"), ev(0, [0.1] * 10)),
+                                   (Path("b"), ev(1, [0.005] + [0.11] * 9)),
+                                   (Path("c"), ev(1, [0.1] * 10))])  # the same layer again: listed once
+    assert len([line for line in lines if line.startswith("- layer")]) == 2
+    assert "layer 0" in lines[3] and "itself meets" in lines[3]
+    assert "layer 1" in lines[4] and "does NOT meet" in lines[4]

@@ -87,7 +87,27 @@ def quality_table(models: list[tuple[Path, dict]]) -> list[str]:
     lines.append(row("ordinary generator samples", models[0][1]["generator_samples"]))
     shares = [f"- `{f.name}`: " + ", ".join(f"{k} {v:.3f}" for k, v in ev["langevin_decoded"]["class_shares"].items())
               for f, ev in models]
-    return lines + ["", "Predicted-class shares of the decoded Langevin samples:", "", *shares] + mean_style_lines(models)
+    return (lines + ["", "Predicted-class shares of the decoded Langevin samples:", "", *shares] +
+            reference_share_lines(models) + mean_style_lines(models))
+
+
+def reference_share_lines(models: list[tuple[Path, dict]]) -> list[str]:
+    """Does the data itself pass the class-share bar under the bars' decode? Held-out real states decoded the
+    same way are the reference: when they fall outside the range too, the bar measures the decode as well."""
+    from bench.scores.evaluate import CLASS_SHARE_RANGE
+
+    lo_bar, hi_bar = CLASS_SHARE_RANGE
+    out, seen = [], set()
+    for _, ev in models:
+        if ev["layer"] in seen or "real_states_decoded" not in ev:
+            continue
+        seen.add(ev["layer"])
+        v = list(ev["real_states_decoded"]["class_shares"].values())
+        ok = lo_bar <= min(v) and max(v) <= hi_bar
+        out.append(f"- layer {ev['layer']}: held-out real states decoded the same way have class shares "
+                   f"{min(v):.3f}-{max(v):.3f}, so the data itself {'meets' if ok else 'does NOT meet'} the "
+                   f"{lo_bar:g}-{hi_bar:g} bar under this decode")
+    return ["", "The class-share bar checked on the data:", "", *out] if out else []
 
 
 def mean_style_lines(models: list[tuple[Path, dict]]) -> list[str]:
