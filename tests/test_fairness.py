@@ -241,6 +241,8 @@ def test_end_to_end_on_the_tiny_prior_and_resume(tmp_path, capsys):
     assert main(TINY + ["--out", str(out), "--dry-run"]) == 0
     dry = capsys.readouterr().out
     assert "cells: 8 " in dry and not out.exists()  # 2 seeds x 2 methods x 2 batches
+    # 2 seeds x 2 batches x 2 images x 8 steps x (1 ILO run + 3 SGILO samples)
+    assert "cost: 256 image-steps" in dry
     assert "init randn (an independent start per posterior sample)" in dry  # SGILO's chains do not share z = ones
     assert main(TINY + ["--out", str(out), "--results", str(tmp_path / "res")]) == 2  # smoke runs are never results
     assert main(TINY + ["--out", str(out), "--plan-only"]) == 0  # for slurm/grid.sh (bench.harness.run_plan)

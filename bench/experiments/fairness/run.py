@@ -28,6 +28,7 @@ from bench.harness.execution import execute
 from bench.harness.runner import Cell
 from bench.harness.slurm import default_chunk_size, resolve_executor
 from bench.harness.store import ResultStore
+from bench.harness.sweep.plan import hours_clause, image_steps
 
 # the paired comparisons of the table: SGILO against ILO, and against its own T = 0 control
 PAIRS = (("sgilo", "ilo"), ("sgilo", "sgilo_t0"), ("sgilo_t0", "ilo"))
@@ -78,6 +79,10 @@ def describe(cfg: FairnessConfig, executor: str, planned: Planned) -> str:
     for (f, m), ch in planned.choices.items():
         lines.append(f"  x{f} {m}: {ch.source}: {json.dumps(ch.params, sort_keys=True)}")
     lines.append(f"cells: {len(planned.cells)} (done already: {sum(ResultStore(cfg.out).is_done(c) for c in planned.cells)})")
+    steps = sum(image_steps(c) for c in planned.cells)
+    gpu = executor == "slurm" and cfg.execution.slurm.gpus_per_node > 0
+    amount = f"{steps / 1e6:.2f}M" if steps >= 1e6 else f"{steps:,}"
+    lines.append(f"cost: {amount} image-steps (steps x images x posterior samples)" + hours_clause(cfg.prior, steps, gpu))
     lines.append(f"wandb: {resolve_wandb(cfg.execution.wandb)}")
     return "\n".join(lines)
 

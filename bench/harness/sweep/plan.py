@@ -132,13 +132,21 @@ def cost_line(cfg: SweepConfig, tune: list[Cell], executor: str) -> str:
     per_cell = tune_steps / max(len(tune), 1) / max(cfg.tune_count, 1)
     eval_steps = count_eval_cells(cfg) * per_cell * min(cfg.eval_batch, cfg.n_test)
     gpu = world.slurm_gpus > 0 or executor == "slurm" and cfg.execution.slurm.gpus_per_node > 0
+    text = f"cost: {tune_steps / 1e6:.2f}M image-steps to tune, ~{eval_steps / 1e6:.2f}M to evaluate"
+    return text + hours_clause(cfg.prior, tune_steps + eval_steps, gpu)
+
+
+def hours_clause(prior: str, total_image_steps: float, gpu: bool) -> str:
+    """"; estimated 3.7 2-core CPU hours at ..." from the world's measured cost per image-step ("" if unknown)."""
+    from bench.priors.catalog import get_world
+
+    world = get_world(prior)
     rate, where = ((world.gpu_seconds_per_image_step, "GPU") if gpu and world.gpu_seconds_per_image_step
                    else (world.cpu_seconds_per_image_step, "2-core CPU"))
-    text = f"cost: {tune_steps / 1e6:.2f}M image-steps to tune, ~{eval_steps / 1e6:.2f}M to evaluate"
-    if rate:
-        text += (f"; estimated {(tune_steps + eval_steps) * rate / 3600:.1f} {where} hours at {rate * 1000:.2f} ms per "
-                 "image-step (the world's measured wall-clock figure on one such device; divide by the devices used in parallel)")
-    return text
+    if not rate:
+        return ""
+    return (f"; estimated {total_image_steps * rate / 3600:.1f} {where} hours at {rate * 1000:.2f} ms per "
+            "image-step (the world's measured wall-clock figure on one such device; divide by the devices used in parallel)")
 
 
 def describe_plan(cfg: SweepConfig, executor: str, chunk_size: int, wandb: str, tune: list[Cell],
