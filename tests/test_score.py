@@ -293,8 +293,10 @@ def test_a_scalar_time_gives_the_same_scores_as_a_per_sample_time(time_condition
     with torch.no_grad():
         scalar = net(x, 0.01)
         per_sample = net(x, torch.full((5,), 0.01))
+        expanded = net(x, torch.tensor(0.01).expand(5))  # what the samplers pass: the shortcut path
         single = torch.cat([net(x[i:i + 1], 0.01) for i in range(5)])
         other_t = net(x, 0.5)
     torch.testing.assert_close(scalar, per_sample)
+    torch.testing.assert_close(expanded, per_sample)
     torch.testing.assert_close(scalar, single, rtol=1e-5, atol=1e-5)
     assert (scalar - other_t).abs().max() > 1e-3  # the time still matters

@@ -208,8 +208,9 @@ class ScoreViT(nn.Module):
         if (c, h, w) != self.cfg.shape:
             raise ValueError(f"input shape {(c, h, w)} != configured {self.cfg.shape}")
         t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
-        # one time for the whole batch (SGILO's fixed t): its conditioning is computed once and broadcast
-        tb = t.reshape(1) if t.ndim == 0 else t
+        # one time for the whole batch (SGILO's fixed t): its conditioning is computed once and broadcast. A
+        # scalar, or a vector expanded from one (stride 0, as the samplers pass it), says so without a device sync.
+        tb = t.reshape(1) if t.ndim == 0 else t[:1] if t.shape[0] > 1 and t.stride(0) == 0 else t
         tok = self.to_patch_embedding(x) + self.pos_embedding
         if self.cfg.time_conditioning == "adaln":
             tok = self._modulated_transformer(tok, self.time_mod(tb).expand(b, -1, -1, -1))
