@@ -65,6 +65,8 @@ def escape_run(inst: Instances, init: str, beta: float | None, cfg: Config, seed
     out["per_instance_wrong"] = stuck.float().mean(1).tolist()
     out["stuck_angle_deg"] = torch.rad2deg(torch.acos(d["cos"][stuck].clamp(-1, 1))).median().item() if stuck.any() else None
     out["stuck_norm_over_rho"] = ((z.norm(dim=-1) / inst.rho)[stuck]).median().item() if stuck.any() else None
+    f, _ = inst.loss_grad(z)
+    out["stuck_min_f"] = f[stuck].min().item() if stuck.any() else None  # mu's density there: e^(-beta f) vs z*
     return out
 
 
@@ -212,6 +214,7 @@ def teps_setting(cfg: Config, k: int, c: float, eps_list: tuple[float, ...], gd_
             d = distances(inst, final)["star"]
             f, _ = inst.loss_grad(final)
             outside = d >= 2 * cfg.radius
+            wrong = distances(inst, final)["cos"] < 0
             reached = sum(1 for x in tr["t_eps"] if math.isfinite(x))
             med = median_ci(tr["t_eps"], seed=7)
             rows.append({
@@ -219,6 +222,8 @@ def teps_setting(cfg: Config, k: int, c: float, eps_list: tuple[float, ...], gd_
                 "reached": reached, "t": tr["t"], "w2": tr["w2"], "steps_run": tr["t"][-1],
                 "final_w2": tr["w2"][-1], "outside_final": float(outside.float().mean()),
                 "outside_min_beta_f": (beta * f[outside]).min().item() if outside.any() else None,
+                "wrong_final": float(wrong.float().mean()),
+                "wrong_min_beta_f": (beta * f[wrong]).min().item() if wrong.any() else None,
                 "ball_hit_median": hitting_median(tr["hit"].flatten().tolist()),
                 "seconds": time.perf_counter() - t1})
             log(f"    {method:8s} eps {eps:g} (eta {eta:g}, cap {cap}): t_eps median {med[0]:g} "

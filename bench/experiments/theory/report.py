@@ -117,13 +117,13 @@ def teps_section(te: dict, cfg: Config) -> list[str]:
     kr = te["k"]
     L.append(f"### vs k at eps = {kr['eps']:g} (eta = {kr['eta']:g}), c = {kr['expansion']:g}\n")
     L.append("| k | widths | reference floor [CI] | point mass at z*: W2 to mu [CI] | reached | t_eps median [CI] | "
-             "outside B(z*, 2r) at the end | seconds |")
-    L.append("|---|---|---|---|---|---|---|---|")
+             "outside B(z*, 2r) at the end | min beta f outside | on the wrong side: fraction, min beta f | seconds |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|")
     for r in kr["rows"]:
         row = r["row"]
         L.append(f"| {r['k']} | {r['widths']} | {ci(r['ref']['floor_ci'])} | {ci(r['ref']['point_mass_ci'])} | "
                  f"{row['reached']}/{len(row['t_eps'])} | {ci(row['median'])} | {pct(row['outside_final'])} | "
-                 f"{row['seconds']:.0f} |")
+                 f"{fmt(row['outside_min_beta_f'], '.1f')} | {wrong_cell(row)} | {row['seconds']:.0f} |")
     fit = kr["fit"]
     L.append(f"\nFitted exponent (t_eps ~ k^b over k = {kr['fit_k']}): b = {fmt(fit['slope'])} [{fmt(fit['lo'])}, "
              f"{fmt(fit['hi'])}].\n")
@@ -140,14 +140,20 @@ def setting_table(s: dict, cfg: Config) -> list[str]:
          f"started ~{cfg.ref_far:g} away: {ci(ref['far_ci'])}; a point mass at z* (what GD converges to) is "
          f"{ci(ref['point_mass_ci'])} from mu.\n",
          "| eps | eta | method | steps cap | reached | t_eps median [CI] | final W2 (median) | outside B(z*, 2r) at the end "
-         "| min beta f outside | median steps to B(z*, r) | seconds |",
-         "|---|---|---|---|---|---|---|---|---|---|---|"]
+         "| min beta f outside | on the wrong side at the end: fraction, min beta f | median steps to B(z*, r) | seconds |",
+         "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in s["rows"]:
         L.append(f"| {r['eps']:g} | {r['eta']:g} | {r['method']} | {r['cap']} | {r['reached']}/{s['instances']} | "
                  f"{ci(r['median'])} | {median(r['final_w2']):.3f} | {pct(r['outside_final'])} | "
-                 f"{fmt(r['outside_min_beta_f'], '.1f')} | {fmt(r['ball_hit_median'], '.0f')} | {r['seconds']:.0f} |")
+                 f"{fmt(r['outside_min_beta_f'], '.1f')} | {wrong_cell(r)} | {fmt(r['ball_hit_median'], '.0f')} | "
+                 f"{r['seconds']:.0f} |")
     L.append("")
     return L
+
+
+def wrong_cell(r: dict) -> str:
+    """Fraction of chains with <z, z*> < 0 when the run stopped, and their smallest beta f."""
+    return f"{pct(r.get('wrong_final', 0.0))}, {fmt(r.get('wrong_min_beta_f'), '.0f')}"
 
 
 def verdict_section(vs: list[Verdict]) -> list[str]:
