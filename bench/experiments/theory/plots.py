@@ -38,7 +38,9 @@ def plot_escape(esc: dict, land: dict, cfg: Config, path: Path) -> None:
                 ax.plot(r["t"], r["wrong"], color=colors[name], ls=":", label=f"{name}: <z, z*> < 0")
             title = "random init" if init == "randn" else "init -rho z* + jitter"
             ax.set(title=f"widths {runs['GD']['widths']} (c={c:g}): {title}", xlabel="iteration",
-                   ylabel="fraction of runs", ylim=(-0.02, 1.02), xscale="symlog")
+                   ylabel="fraction of runs", ylim=(-0.02, 1.02))
+            ax.set_xscale("symlog", linthresh=10)
+            ax.set_xlim(0, cfg.escape_steps)
             ax.grid(alpha=0.3)
     _landscape_panel(axes[0][2], land, cfg)
     for r in range(1, len(rows)):
