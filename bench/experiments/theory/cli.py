@@ -68,6 +68,7 @@ def rerender(json_path: Path, out_dir: Path) -> dict:
     import json
 
     out = _unfinite(json.loads(json_path.read_text()))
+    out["rerendered"] = True
     known = {f.name for f in fields(Config)}
     cfg = Config(**{k: v for k, v in out["config"].items() if k in known})
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,8 @@ def header_section(out: dict) -> list[str]:
         f"({out['threads']} thread(s) on {out['cpus']} CPUs, 1-min load average {fmt(out['load_average_start'], '.1f')} "
         f"at the start and {fmt(out['load_average_end'], '.1f')} at the end; "
         + ", ".join(f"{k} {v:.0f} s" for k, v in out["timings"].items())
-        + "). Raw numbers: `theory.json`. Every CI is a 95% percentile bootstrap over instances (one instance = one "
+        + ")" + ("; this text re-rendered from that run's `theory.json` with `--from-json`" if out.get("rerendered")
+               else "") + ". Raw numbers: `theory.json`. Every CI is a 95% percentile bootstrap over instances (one instance = one "
         "random network, A and z*; chains on one instance share its landscape, so instances are the effective "
         "sample size)." + (" QUICK MODE: sizes too small for conclusions." if out["quick"] else "") + "\n",
     ]

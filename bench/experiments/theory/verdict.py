@@ -190,8 +190,9 @@ def reference_verdicts(te: dict, cfg: Config) -> list[Verdict]:
     beta_f = min((r["wrong_min_beta_f"] for _, r in wrong), default=None)
     tail = ("" if beta_f is None else
             f" Chains of the t_eps runs that ended on the wrong side (<z, z*> < 0) had beta f >= {beta_f:.0f}: mu's "
-            f"density there is at most e^-{beta_f:.0f} of its value at z*, so missing that region costs the reference "
-            "nothing visible.")
+            f"density there is at most e^-{beta_f:.0f} of its value at z* (a density bound, not a "
+            "mass bound: a Laplace-level argument that the reference, which never visits that region, misses no "
+            "visible mass).")
     return [Verdict("evidence", "REFERENCE MIXED" if ok_all else "REFERENCE NOT MIXED", "the posterior sample",
                     f"rule: the CI of the median W2 between the reference and chains started ~{cfg.ref_far:g} away must "
                     f"overlap the CI of the floor (reference vs an independent twin). " + "; ".join(parts)
