@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 CKPT=${CKPT:?set CKPT to the GAN training checkpoint to install}
 HISTORY=${HISTORY:-}
-SCORES=${SCORES:-runs/scores-embedded-$(date +%Y%m%d)}
+SCORES=${SCORES:-runs/scores-embedded-rebuild}  # a fixed name, so a re-run on another day resumes
 DEVICE=${DEVICE:-cpu}
 MIN=${MIN:-90}  # wall budget per score-training invocation (each resumes)
 step() { echo "== $* $(date +%T)"; }
@@ -31,5 +31,5 @@ for L in 0 1; do
   step install $L; $PY -m bench.scores install --prior embedded --out "$SCORES" --layer $L
 done
 step card; $PY -m bench.scores card --prior embedded --out "$SCORES" --results results/embedded
-step sweep; $PY -m bench.sweep --tasks inpaint,cs --executor local --wandb disabled --out "runs/embedded-sweep-$(date +%Y%m%d)"
+step sweep; $PY -m bench.sweep --tasks inpaint,cs --executor local --wandb disabled --out "${SWEEP_OUT:-runs/embedded-sweep-rebuild}"
 step done
