@@ -18,6 +18,7 @@ GEN_OUT=${GEN_OUT:-bench/embedded/weights/generator.pt}  # the world's generator
 export PYTHONUNBUFFERED=1 BENCH_DEVICE=$DEVICE
 LOG=$OUT/gpu_world.log
 say() { echo "== $* $(date +%T)" | tee -a "$LOG"; }
+source scripts/embedded_scores_steps.sh
 say start; nvidia-smi --query-gpu=name,memory.total --format=csv >>"$LOG" 2>&1
 if [ "$GAN_MIN" != 0 ]; then
   say gan; $PY -m bench.embedded.train_gan --out "$(dirname "$GAN_CKPT")" --max-kimg 3000 --minutes "$GAN_MIN" \
@@ -25,14 +26,8 @@ if [ "$GAN_MIN" != 0 ]; then
   split -b 15M "$GAN_CKPT" "$OUT/gan_checkpoint.part-"; cp "$(dirname "$GAN_CKPT")/log.jsonl" "$OUT/gan_log.jsonl"
 fi
 say export; $PY -m bench.embedded.export "$GAN_CKPT" --out "$GEN_OUT" --history "${HISTORY:-}" >>"$LOG" 2>&1 || exit 1
-say invert; $PY -m bench.scores invert --prior embedded --out "$STORE" -n "$N_INV" --steps 40,40,40 --executor local \
-  --workers "$WORKERS" --wandb disabled >>"$LOG" 2>&1 || exit 1
-say train
-for L in 0 1; do
-  $PY -m bench.scores train --prior embedded --out "$STORE" --layer $L --stats per_channel --time-conditioning adaln \
-    --train-steps 40000 --minutes "$SCORE_MIN" --threads 2 --device "$DEVICE" > "$OUT/train_l$L.log" 2>&1 &
-done
-wait
+say invert; invert_states "$STORE" "$WORKERS" "$N_INV" >>"$LOG" 2>&1 || exit 1
+say train; train_layer_scores "$STORE" "$SCORE_MIN" 2 "$DEVICE" "$OUT"
 say pack
 tar -czf /tmp/world.tar.gz -C "$(dirname "$GEN_OUT")" "$(basename "$GEN_OUT")" -C "$STORE" inversions.json layer0_heldout.pt \
   layer1_heldout.pt $(cd "$STORE" && ls score_layer*/{score_prior.pt,log.jsonl,config.json,norm.json} \

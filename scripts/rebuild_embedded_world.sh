@@ -13,19 +13,14 @@ SCORES=${SCORES:-runs/scores-embedded-rebuild}  # a fixed name, so a re-run on a
 DEVICE=${DEVICE:-cpu}
 MIN=${MIN:-90}  # wall budget per score-training invocation (each resumes)
 step() { echo "== $* $(date +%T)"; }
+source scripts/embedded_scores_steps.sh
 if [ ! -f "$SCORES/.exported" ]; then
   step export; $PY -m bench.embedded.export "$CKPT" --history "$HISTORY"
   step generator card; $PY -m bench.embedded.figures
   mkdir -p "$SCORES" && touch "$SCORES/.exported"
 fi
-step invert; $PY -m bench.scores invert --prior embedded --out "$SCORES" -n 4000 --steps 40,40,40 --executor local \
-  --workers 2 --wandb disabled
-step train
-for L in 0 1; do
-  $PY -m bench.scores train --prior embedded --out "$SCORES" --layer $L --stats per_channel --time-conditioning adaln \
-    --train-steps 40000 --minutes "$MIN" --threads 1 --device "$DEVICE" > "$SCORES/train_l$L.log" 2>&1 &
-done
-wait
+step invert; invert_states "$SCORES" 2
+step train; train_layer_scores "$SCORES" "$MIN" 1 "$DEVICE" "$SCORES"
 for L in 0 1; do
   step evaluate $L; $PY -m bench.scores evaluate --prior embedded --out "$SCORES" --layer $L --samples 400
   step install $L; $PY -m bench.scores install --prior embedded --out "$SCORES" --layer $L

@@ -162,7 +162,8 @@ def test_default_sweeps_clear_the_folder_and_report_median_and_range(tmp_path, m
     from bench.experiments.perf import sections
 
     out = tmp_path / "sweep"
-    walls = iter([400.0, 520.0, 450.0])
+    fake_walls = [400.0, 520.0, 450.0]  # what the fake runner reports: no clock is read
+    walls = iter(fake_walls)
     seen_empty = []
 
     def fake_sweep(folder, log=print):
@@ -174,7 +175,8 @@ def test_default_sweeps_clear_the_folder_and_report_median_and_range(tmp_path, m
     monkeypatch.setattr(sections, "default_sweep", fake_sweep)
     res = sections.default_sweeps(str(out), 3, log=lambda *_: None)
     assert seen_empty == [True, True, True]
-    assert res["wall_seconds"] == 450.0 and res["wall_seconds_range"] == [400.0, 520.0]
+    assert res["wall_seconds"] == sorted(fake_walls)[1]  # the median of the reported runs
+    assert res["wall_seconds_range"] == [min(fake_walls), max(fake_walls)]
     run = {"machine": {"device": "cpu", "cpu": "t", "torch": "x", "torch_threads": 2, "cpu_count": 2}, "steps": [],
            "sweep": res}
     (tmp_path / "perf_cpu.json").write_text(json.dumps(run))

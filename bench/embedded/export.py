@@ -8,8 +8,8 @@ import torch
 
 from bench.core.assets import EMBEDDED_DIR
 from bench.embedded.assets import GENERATOR_FILE, save_generator
+from bench.embedded.train_gan import ema_generator
 from bench.priors.mapping_proxy import fit_gaussian
-from bench.priors.stylegan2 import Generator
 
 
 def export_generator(checkpoint: str | Path, out: str | Path = EMBEDDED_DIR / GENERATOR_FILE,
@@ -17,9 +17,7 @@ def export_generator(checkpoint: str | Path, out: str | Path = EMBEDDED_DIR / GE
     """The EMA generator and its mapping proxy fit, with the training facts for the model card; ``history`` says
     where a run trained when it moved between devices (the checkpoint knows only the last one)."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    g = Generator(**state["generator_config"])
-    g.load_state_dict(state["g_ema"])
-    g.eval().requires_grad_(False)
+    g = ema_generator(state).requires_grad_(False)
     fit = fit_gaussian(g, n=n_fit, seed=0)
     meta = {"iterations": int(state["iter"]), "kimg": round(state["iter"] * state.get("batch", 32) / 1000, 1),
             "train_minutes": round(state["seconds"] / 60, 1), "device": state.get("device", "cpu"),

@@ -64,11 +64,10 @@ def measure_checkpoint(path: Path, n: int) -> dict:
     """The same sample statistics for a GAN training checkpoint's EMA generator, without installing it: how a
     longer (e.g. GPU-resumed) training run compares with the installed weights before anything downstream (score
     priors, sweeps) is redone on it."""
-    from bench.embedded.train_gan import make_generator
+    from bench.embedded.train_gan import ema_generator
 
     state = torch.load(path, map_location="cpu", weights_only=False)
-    g = make_generator(state["generator_config"]).eval()
-    g.load_state_dict(state["g_ema"])
+    g = ema_generator(state)
     ref = feature_stats(load_tensor("test")[0])
     batch = state.get("batch", 32)  # checkpoints written before the batch was stored: the committed runs' 32
     return {"checkpoint": str(path), "kimg": round(state["iter"] * batch / 1000, 3), "iterations": state["iter"],

@@ -58,6 +58,13 @@ def make_generator(cfg: dict | None = None) -> Generator:
     return Generator(**(cfg or EMBEDDED_G))
 
 
+def ema_generator(state: dict) -> Generator:
+    """The EMA generator of a loaded training checkpoint, in eval mode (what gets exported and measured)."""
+    g = make_generator(state["generator_config"])
+    g.load_state_dict(state["g_ema"])
+    return g.eval()
+
+
 def _mixing_latents(g: Generator, batch: int, prob: float, gen: torch.Generator,
                     device: torch.device | str = "cpu") -> list[torch.Tensor]:
     if torch.rand((), generator=gen).item() < prob:

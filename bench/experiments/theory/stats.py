@@ -15,28 +15,28 @@ def _rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def median_ci(values: Sequence[float], n_boot: int = N_BOOT, seed: int = 0,
-              level: float = 0.95) -> tuple[float, float, float]:
-    """(median, lo, hi): percentile bootstrap over instances; inf values (censored) stay inf."""
+def _statistic_ci(values: Sequence[float], statistic, n_boot: int, seed: int,
+                  level: float) -> tuple[float, float, float]:
+    """(statistic, lo, hi): percentile bootstrap over instances (rows resampled with replacement)."""
     v = np.asarray(values, dtype=float)
     if v.size == 0:
         return math.nan, math.nan, math.nan
     idx = _rng(seed).integers(0, v.size, size=(n_boot, v.size))
-    meds = np.sort(np.median(v[idx], axis=1))
+    boot = np.sort(statistic(v[idx], axis=1))
     a = (1 - level) / 2
-    return float(np.median(v)), float(meds[int(a * (n_boot - 1))]), float(meds[int((1 - a) * (n_boot - 1))])
+    return float(statistic(v)), float(boot[int(a * (n_boot - 1))]), float(boot[int((1 - a) * (n_boot - 1))])
+
+
+def median_ci(values: Sequence[float], n_boot: int = N_BOOT, seed: int = 0,
+              level: float = 0.95) -> tuple[float, float, float]:
+    """(median, lo, hi): percentile bootstrap over instances; inf values (censored) stay inf."""
+    return _statistic_ci(values, np.median, n_boot, seed, level)
 
 
 def mean_ci(values: Sequence[float], n_boot: int = N_BOOT, seed: int = 0,
             level: float = 0.95) -> tuple[float, float, float]:
     """(mean, lo, hi): percentile bootstrap of the mean over instances."""
-    v = np.asarray(values, dtype=float)
-    if v.size == 0:
-        return math.nan, math.nan, math.nan
-    idx = _rng(seed).integers(0, v.size, size=(n_boot, v.size))
-    means = np.sort(v[idx].mean(axis=1))
-    a = (1 - level) / 2
-    return float(v.mean()), float(means[int(a * (n_boot - 1))]), float(means[int((1 - a) * (n_boot - 1))])
+    return _statistic_ci(values, np.mean, n_boot, seed, level)
 
 
 def loglog_slope(xs: Sequence[float], ys: Sequence[float]) -> float | None:
