@@ -185,3 +185,21 @@ def test_default_sweeps_clear_the_folder_and_report_median_and_range(tmp_path, m
     res["wall_seconds"] = 500.0
     (tmp_path / "perf_cpu.json").write_text(json.dumps(run))
     assert "3 GiB: NOT met" in report.write(tmp_path).read_text()
+
+
+def test_score_bf16_sgilo_is_timed_beside_the_plain_methods_and_judged(tmp_path, one_thread):
+    """--score-bf16 adds SGILO with bf16 score networks to the same interleaving (rounds with a score model only)
+    and the report judges its own SGILO / ILO goal line; keys and verdicts only, no time is asserted."""
+    plan = sections.StepPlan((1,), (0, 1), 1, 2, 1)
+    rows = sections.step_times("embedded", torch.device("cpu"), plan, score_bf16=True, log=lambda *_: None)
+    assert sections.SGILO_SCORE_BF16 not in rows[0] and sections.SGILO_SCORE_BF16 in rows[1]
+    assert "sgilo[score-bf16]/ilo" in rows[1]["ratios"] and "sgilo/ilo" in rows[1]["ratios"]
+    fake_ci = {"ratio": 1.3, "ci": [1.2, 1.4], "failed": ""}  # made-up figures for the report, not measured
+    for r in rows:
+        r["ratios"] = {k: fake_ci for k in r["ratios"]}
+    run = {"machine": {"device": "cpu", "cpu": "test cpu", "torch": "x", "torch_threads": 1, "cpu_count": 2},
+           "steps": rows}
+    (tmp_path / "perf_cpu.json").write_text(json.dumps(run))
+    text = report.write(tmp_path).read_text()
+    assert "with the score-bf16 setting (bf16 score networks, off by default): worst 1.30x (1.20-1.40)" in text
+    assert "sgilo[score-bf16] ms" in text

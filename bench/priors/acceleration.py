@@ -8,7 +8,10 @@ One setting, like the device: ``BENCH_ACCEL`` (comma-separated; empty = plain):
   and every state stay float32. bfloat16 has float32's range, so StyleGAN's fp16 conv clamp is not needed;
 * ``compile``: ``torch.compile`` of the synthesis network (fuses the unfused elementwise work: modulation,
   noise, bias + activation, blur); ``compile-graphs`` uses mode "reduce-overhead" (CUDA graphs on a GPU: for
-  the launch-bound small-batch and embedded paths).
+  the launch-bound small-batch and embedded paths);
+* ``score-bf16``: autocast of the score networks' forward to bfloat16 (their output is cast back to float32).
+  For SGILO on the CPU, where the layer score ViT's matmuls, not the small generator, dominate a round's step;
+  fast where the CPU has native bf16 (AVX512-BF16/AMX), slower where it has not.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-CHOICES = ("channels_last", "bf16", "compile", "compile-graphs")
+CHOICES = ("channels_last", "bf16", "compile", "compile-graphs", "score-bf16")
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class Acceleration:
     channels_last: bool = False
     bf16: bool = False
     compile_mode: str | None = None  # None, "default" or "reduce-overhead"
+    score_bf16: bool = False
 
     @classmethod
     def parse(cls, text: str | None) -> "Acceleration":
@@ -34,7 +38,7 @@ class Acceleration:
         if bad:
             raise ValueError(f"unknown acceleration setting(s) {bad}; valid: {', '.join(CHOICES)} (comma-separated)")
         mode = "reduce-overhead" if "compile-graphs" in parts else "default" if "compile" in parts else None
-        return cls("channels_last" in parts, "bf16" in parts, mode)
+        return cls("channels_last" in parts, "bf16" in parts, mode, "score-bf16" in parts)
 
     @classmethod
     def from_env(cls) -> "Acceleration":
@@ -46,7 +50,8 @@ class Acceleration:
 
     def label(self) -> str:
         parts = (["channels_last"] if self.channels_last else []) + (["bf16"] if self.bf16 else []) + (
-            [{"default": "compile", "reduce-overhead": "compile-graphs"}[self.compile_mode]] if self.compile_mode else [])
+            [{"default": "compile", "reduce-overhead": "compile-graphs"}[self.compile_mode]] if self.compile_mode else []
+        ) + (["score-bf16"] if self.score_bf16 else [])
         return ",".join(parts) or "plain"
 
 

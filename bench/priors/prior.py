@@ -35,6 +35,9 @@ class Prior:
     def accelerate(self, acc: Acceleration) -> "Prior":
         """Use the speed settings ``acc`` from now on (the generator is set up in place)."""
         apply_acceleration(self.generator, acc)
+        for s in self.scores.values():
+            if hasattr(s, "bf16"):
+                s.bf16 = acc.score_bf16
         self.acceleration = acc
         return self
 

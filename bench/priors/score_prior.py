@@ -119,16 +119,23 @@ class ScorePrior(_NormalizedSpace, nn.Module):
         self.norm_min, self.norm_max = _plain_norm(norm_min), _plain_norm(norm_max)
         self.layer = layer
         self.metadata = dict(metadata or {})
+        self.bf16 = False  # the ``score-bf16`` speed setting (bench/priors/acceleration.py); off: plain float32
 
     # ---------------------------------------------------------------- scores
+    def _net(self, y: torch.Tensor, tv: torch.Tensor) -> torch.Tensor:
+        if not self.bf16:
+            return self.model(y, tv)
+        with torch.autocast(device_type=y.device.type, dtype=torch.bfloat16):
+            return self.model(y, tv).float()
+
     def eps(self, y: torch.Tensor, t: TimeLike) -> torch.Tensor:
         """Raw network output: the predicted noise in normalised space."""
-        return self.model(y, _time_vector(t, y))
+        return self._net(y, _time_vector(t, y))
 
     def score_normalized(self, y: torch.Tensor, t: TimeLike) -> torch.Tensor:
         """grad_y log p_t(y) = -eps(y, t) / std(t) (official ``get_score_fn``)."""
         tv = _time_vector(t, y)
-        return -self.model(y, tv) / batch_broadcast(self.sde.marginal_std(tv), y)
+        return -self._net(y, tv) / batch_broadcast(self.sde.marginal_std(tv), y)
 
     def score(self, h: torch.Tensor, t: TimeLike) -> torch.Tensor:
         """grad_h log p_t(h) in original space (chain rule: score_normalized / scale)."""

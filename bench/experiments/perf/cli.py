@@ -50,6 +50,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--accel", default="", metavar="S1;S2",
                    help="speed settings to compare with the plain path, ';'-separated, each a BENCH_ACCEL value "
                         "(e.g. 'channels_last;bf16;compile;channels_last,bf16,compile'); '' skips the comparison")
+    p.add_argument("--score-bf16", action="store_true",
+                   help="also time SGILO with bf16 score networks (the score-bf16 setting) beside the plain methods")
     p.add_argument("--accel-batch", type=int, default=8, help="batch of the acceleration comparison")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default="results/perf")
@@ -94,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         if long - short < MIN_EXTRA_STEPS:
             run["notes"].append(f"{scale}: marginals from {long - short} extra step(s), below {MIN_EXTRA_STEPS}: "
                                 "indicative only")
-        run["steps"] += sections.step_times(scale, dev, plan)
+        run["steps"] += sections.step_times(scale, dev, plan, score_bf16=a.score_bf16)
         save()
     if a.accel:
         run["acceleration"] = []

@@ -70,6 +70,8 @@ def _scale_goals(run: dict, scale: str) -> list[str]:
         out += _ratio_goal(rows, m, f"{m} step / bare generator forward+backward", GOALS["overhead"])
     out += _ratio_goal([r for r in rows if r["round"] >= 1], "sgilo/ilo", "SGILO step / ILO step in rounds with a score "
                        "model", GOALS["sgilo_vs_ilo"])
+    out += _ratio_goal([r for r in rows if r["round"] >= 1], "sgilo[score-bf16]/ilo", "with the score-bf16 setting "
+                       "(bf16 score networks, off by default)", GOALS["sgilo_vs_ilo"])
     goal_b = GOALS["batch8_gpu" if gpu else "batch8_cpu"]
     for m in ("csgm", "ilo", "ilo_unreg", "sgilo"):
         gains = []
@@ -206,7 +208,8 @@ def render(runs: dict[str, dict]) -> str:
              "official-size score networks with random weights (speed only).", ""]
     for name, run in runs.items():
         mach = run["machine"]
-        methods = [m for m in ("csgm", "ilo", "ilo_unreg", "sgilo") if any(m in r for r in run.get("steps", []))]
+        methods = [m for m in ("csgm", "ilo", "ilo_unreg", "sgilo", "sgilo[score-bf16]")
+                   if any(m in r for r in run.get("steps", []))]
         lines += [f"## {name}: {mach.get('gpu') or mach['cpu']}", "",
                   f"torch {mach['torch']}, {mach['torch_threads']} threads, {mach['cpu_count']} CPUs, device "
                   f"{mach['device']}; measured {run.get('date', '')}; command `{run.get('command', '')}`.", ""]

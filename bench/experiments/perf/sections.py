@@ -21,6 +21,7 @@ from bench.experiments.perf.timing import MIN_EXTRA_STEPS, interleaved_marginals
 from bench.experiments.perf.workloads import bare_step, build_prior, images, problem, round_runner
 
 METHODS = ("csgm", "ilo", "ilo_unreg", "sgilo")
+SGILO_SCORE_BF16 = "sgilo[score-bf16]"  # SGILO with the score-bf16 speed setting (bench/priors/acceleration.py)
 
 
 @dataclass
@@ -60,10 +61,13 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
-def step_times(scale: str, device: torch.device, plan: StepPlan, method_names=METHODS, log=print) -> list[dict]:
+def step_times(scale: str, device: torch.device, plan: StepPlan, method_names=METHODS, log=print,
+               score_bf16: bool = False) -> list[dict]:
     """Per-step seconds of every method round and of the bare generator step, measured interleaved (every
-    repeat kept), with each method's ratio to the bare step and SGILO's to ILO as bootstrap CIs."""
+    repeat kept), with each method's ratio to the bare step and SGILO's to ILO as bootstrap CIs. ``score_bf16``:
+    also SGILO with bf16 score networks (``sgilo[score-bf16]``), in the same interleaving."""
     prior = build_prior(scale, device)
+    fast = build_prior(scale, device, "score-bf16") if score_bf16 else None
     rows = []
     for B in plan.batches:
         prob = problem(prior, images(prior, B, scale))
@@ -71,14 +75,18 @@ def step_times(scale: str, device: torch.device, plan: StepPlan, method_names=ME
             runners = {"bare_seconds": repeated(bare_step(prior, prob, r))}
             runners |= {m: round_runner(m, timing_params(m), r, prior, prob) for m in method_names
                         if not (m == "csgm" and r > 0)}
+            if fast is not None and r >= 1 and "sgilo" in method_names:
+                runners[SGILO_SCORE_BF16] = round_runner("sgilo", timing_params("sgilo"), r, fast,
+                                                         problem(fast, images(fast, B, scale)))
             reps = interleaved_marginals(runners, plan.short, plan.long, plan.repeats, device,
                                          min_extra=min(MIN_EXTRA_STEPS, plan.long - plan.short))
             row = {"scale": scale, "batch": B, "round": r, "short": plan.short, "long": plan.long, "repeats": reps,
                    "counts": step_counts(prior.generator, r),
                    **{k: statistics.median(v) for k, v in reps.items()},
                    "ratios": {m: ratio_ci(reps[m], reps["bare_seconds"]) for m in runners if m != "bare_seconds"}}
-            if "sgilo" in reps and "ilo" in reps:
-                row["ratios"]["sgilo/ilo"] = ratio_ci(reps["sgilo"], reps["ilo"])
+            for m in ("sgilo", SGILO_SCORE_BF16):
+                if m in reps and "ilo" in reps:
+                    row["ratios"][f"{m}/ilo"] = ratio_ci(reps[m], reps["ilo"])
             rows.append(row)
             log(f"[steps] {scale} B={B} round {r}: " + ", ".join(f"{k.removesuffix('_seconds')} {row[k] * 1e3:.2f} ms"
                                                                    for k in runners))
