@@ -39,3 +39,15 @@ def test_the_card_says_whether_the_data_itself_meets_the_class_share_bar():
     assert len([line for line in lines if line.startswith("- layer")]) == 2
     assert "layer 0" in lines[3] and "itself meets" in lines[3]
     assert "layer 1" in lines[4] and "does NOT meet" in lines[4]
+
+
+def test_the_class_share_bar_states_how_far_n_samples_resolve_it():
+    """Judged on the point estimates; the Wilson 95% CIs of the smallest and largest share come with it, and
+    shrink with n (at n = 400 a 4.5% share cannot be told from the 5% edge; at n = 40000 it can)."""
+    shares = (0.045,) + (0.955 / 9,) * 9
+    small = score_bars({**_res(shares=shares), "n_samples": 400})[2]
+    big = score_bars({**_res(shares=shares), "n_samples": 40000})[2]
+    assert small["passed"] is False and big["passed"] is False
+    (lo_small, hi_small), (lo_big, hi_big) = small["ci95"][0], big["ci95"][0]
+    assert lo_small < 0.045 < 0.05 < hi_small and lo_big < 0.045 < hi_big < 0.05
+    assert "ci95" not in score_bars(_res(shares=shares))[2]  # no n: no interval

@@ -14,6 +14,8 @@ import json
 import shutil
 from pathlib import Path
 
+from bench.scores.evaluate import score_bars
+
 
 def evaluated_models(store: Path) -> list[tuple[Path, dict]]:
     """(model folder, its evaluation) for every evaluated model, by layer then variant name."""
@@ -50,7 +52,7 @@ def bars_table(models: list[tuple[Path, dict]], installed: dict[str, bool]) -> l
              "|---|---|" + "---|" * len(models[0][1]["bars"])]
     for folder, ev in models:
         cells = [f"{_fmt(b['measured'])} ({b['limit']}: {'pass' if b['passed'] else 'n/a' if b['passed'] is None else 'FAIL'})"
-                 for b in ev["bars"]]
+                 + (f"; 95% CIs {_fmt(b['ci95'])}" if b.get("ci95") else "") for b in score_bars(ev)]
         lines.append(f"| {label(folder, ev)} | {'yes' if installed[folder.name] else 'no'} | " + " | ".join(cells) + " |")
     return lines
 

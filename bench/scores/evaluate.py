@@ -165,10 +165,17 @@ def score_bars(res: dict) -> list[dict]:
             ratio = lang["fid_vs_test"] / max(other["fid_vs_test"], 1e-12)
             bars.append({"bar": name, "measured": round(ratio, 2), "limit": f"<= {limit:g}", "passed": ratio <= limit})
     if lang and "class_shares" in lang:
+        from bench.experiments.fairness.stats import wilson_ci
+
         lo, hi = min(lang["class_shares"].values()), max(lang["class_shares"].values())
         ok = CLASS_SHARE_RANGE[0] <= lo and hi <= CLASS_SHARE_RANGE[1]
+        n = lang.get("n", res.get("n_samples", 0))
+        # judged on the point estimates, as the bar is stated; the binomial 95% CIs (Wilson) say how far n
+        # samples can resolve a share from the bar's edges
+        cis = [[round(v, 3) for v in wilson_ci(round(share * n), n)] for share in (lo, hi)] if n else None
         bars.append({"bar": "class shares (min, max)", "measured": [lo, hi],
-                     "limit": f"in [{CLASS_SHARE_RANGE[0]:g}, {CLASS_SHARE_RANGE[1]:g}]", "passed": ok})
+                     "limit": f"in [{CLASS_SHARE_RANGE[0]:g}, {CLASS_SHARE_RANGE[1]:g}]", "passed": ok,
+                     **({"ci95": cis} if cis else {})})
     eps = res["eps_mse"].get("t=0.01")
     bars.append({"bar": "noise-prediction MSE at t = 0.01 (trivial predictor: 1.0)", "measured": eps,
                  "limit": "< 1.0 (reported)", "passed": eps is not None and eps < 1.0})
