@@ -1,0 +1,36 @@
+#!/bin/bash
+# Issue 16's paper-scale runs on the embedded world, as one prepared script for a short GPU lease: the same
+# commands as on the CPU (every cell kill-safe, every step resumes), with many local worker processes sharing
+# the GPU (the embedded model is launch-bound there: one process leaves the GPU mostly idle). It stops starting
+# work at the deadline and packs the run folders' cells (not the preview tensors) for the trip back; on the CPU,
+# unpack and re-run the same commands: finished cells are skipped and the reports are written.
+#   DEADLINE=540 WORKERS=12 OUT=/some/dir bash scripts/gpu_paper_runs.sh
+#   (here, afterwards: tar -xzf <pack>/paper_runs.tgz, or cat the split parts into tar, then run the commands again)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-python3}
+export BENCH_DEVICE=${BENCH_DEVICE:-cuda} PYTHONUNBUFFERED=1
+W=${WORKERS:-12}
+END=$(( $(date +%s) + ${DEADLINE:-540} ))
+PACK=${OUT:-runs/pack}
+COMMON="--executor local --workers $W --wandb disabled"
+SR=runs/embedded-paper-superres-v21
+left() { echo $(( END - $(date +%s) )); }
+run() {  # run a step with what is left of the deadline; a step cut short resumes next time
+  local t; t=$(left)
+  if [ "$t" -le 20 ]; then echo "== skipped (deadline): $*"; return 1; fi
+  echo "== $(date +%T) ($t s left): $*"
+  timeout --signal=TERM --kill-after=15 "$t" "$@"
+}
+run $PY -m bench.sweep --tasks superres --levels superres=8,4 --profile paper $COMMON --out $SR
+run $PY -m bench.fairness --prior embedded --from-sweep $SR --factor 4 8 --samples 5 $COMMON \
+  --out runs/fairness-embedded-paper-v21
+run $PY -m bench.sweep --tasks inpaint,cs --profile paper $COMMON --out runs/embedded-paper-inpaint-cs-v21
+run $PY -m bench.sweep --tasks inpaint_box,denoise --profile paper $COMMON --out runs/embedded-paper-box-denoise-v21
+mkdir -p "$PACK"
+tar --exclude='*/previews' -czf "$PACK/paper_runs.tgz" runs/embedded-paper-*-v21 runs/fairness-embedded-paper-v21 \
+  2>/dev/null
+if [ "$(stat -c %s "$PACK/paper_runs.tgz")" -gt 15000000 ]; then
+  split -b 15M "$PACK/paper_runs.tgz" "$PACK/paper_runs.tgz.part-" && rm "$PACK/paper_runs.tgz"
+fi
+ls -la "$PACK"
