@@ -156,27 +156,32 @@ def test_roofline_counts_match_the_architecture():
     assert limit_fractions({"flops": 1, "bytes": 1}, 1.0, {"flops_per_s": None})["flops_fraction"] is None
 
 
+def test_median_and_range_of_any_values():
+    assert sections.median_and_range([3, 1, 2]) == (2.0, [1, 3])
+    assert sections.median_and_range([4, 1, 3, 2]) == (2.5, [1, 4])
+
+
 def test_default_sweeps_clear_the_folder_and_report_median_and_range(tmp_path, monkeypatch):
     """Each timed run starts from an empty folder (a kept one would resume and finish at once); the
     report gives the median and the range, and judges the goal on the median."""
     from bench.experiments.perf import sections
 
     out = tmp_path / "sweep"
-    fake_walls = [400.0, 520.0, 450.0]  # what the fake runner reports: no clock is read
-    walls = iter(fake_walls)
+    fake_runs = [{"command": "c", "returncode": 0, "wall_seconds": w, "peak_rss_mb": 500.0}
+                 for w in (400.0, 520.0, 450.0)]  # what the fake runner reports: no clock is read
+    runs = iter(fake_runs)
     seen_empty = []
 
     def fake_sweep(folder, log=print):
         seen_empty.append(not (tmp_path / "sweep").exists())
         (tmp_path / "sweep").mkdir()
         (tmp_path / "sweep" / "results.jsonl").write_text("{}\n")
-        return {"command": "c", "returncode": 0, "wall_seconds": next(walls), "peak_rss_mb": 500.0}
+        return next(runs)
 
     monkeypatch.setattr(sections, "default_sweep", fake_sweep)
     res = sections.default_sweeps(str(out), 3, log=lambda *_: None)
     assert seen_empty == [True, True, True]
-    assert res["wall_seconds"] == sorted(fake_walls)[1]  # the median of the reported runs
-    assert res["wall_seconds_range"] == [min(fake_walls), max(fake_walls)]
+    assert res == sections.summarise_sweeps(fake_runs) and res["runs"] == fake_runs  # every run kept
     run = {"machine": {"device": "cpu", "cpu": "t", "torch": "x", "torch_threads": 2, "cpu_count": 2}, "steps": [],
            "sweep": res}
     (tmp_path / "perf_cpu.json").write_text(json.dumps(run))

@@ -238,10 +238,21 @@ def default_sweeps(out: str, runs: int, log=print) -> dict:
         shutil.rmtree(out, ignore_errors=True)
         each.append(default_sweep(out, log))
         log(f"[sweep] run {i + 1}/{runs} done")
-    walls = sorted(r["wall_seconds"] for r in each)
+    return summarise_sweeps(each)
+
+
+def median_and_range(values: list[float]) -> tuple[float, list[float]]:
+    """The median of ``values`` and their [min, max]."""
+    ordered = sorted(values)
+    return float(statistics.median(ordered)), [ordered[0], ordered[-1]]
+
+
+def summarise_sweeps(each: list[dict]) -> dict:
+    """Several default-sweep runs as one record: every run kept, the median and range of the wall time, the
+    worst return code and the largest peak RSS."""
+    median, span = median_and_range([r["wall_seconds"] for r in each])
     return {"command": each[0]["command"], "runs": each, "returncode": max(r["returncode"] for r in each),
-            "wall_seconds": float(statistics.median(walls)), "wall_seconds_range": [walls[0], walls[-1]],
-            "peak_rss_mb": max(r["peak_rss_mb"] for r in each)}
+            "wall_seconds": median, "wall_seconds_range": span, "peak_rss_mb": max(r["peak_rss_mb"] for r in each)}
 
 
 def default_sweep(out: str, log=print) -> dict:
