@@ -48,11 +48,12 @@ def _fmt(v) -> str:
 
 
 def bars_table(models: list[tuple[Path, dict]], installed: dict[str, bool]) -> list[str]:
-    lines = ["| model | installed | " + " | ".join(b["bar"] for b in models[0][1]["bars"]) + " |",
-             "|---|---|" + "---|" * len(models[0][1]["bars"])]
-    for folder, ev in models:
+    bars = [score_bars(ev) for _, ev in models]  # from the measured statistics, with the current bar rules
+    lines = ["| model | installed | " + " | ".join(b["bar"] for b in bars[0]) + " |",
+             "|---|---|" + "---|" * len(bars[0])]
+    for (folder, ev), model_bars in zip(models, bars):
         cells = [f"{_fmt(b['measured'])} ({b['limit']}: {'pass' if b['passed'] else 'n/a' if b['passed'] is None else 'FAIL'})"
-                 + (f"; 95% CIs {_fmt(b['ci95'])}" if b.get("ci95") else "") for b in score_bars(ev)]
+                 + (f"; 95% CIs {_fmt(b['ci95'])}" if b.get("ci95") else "") for b in model_bars]
         lines.append(f"| {label(folder, ev)} | {'yes' if installed[folder.name] else 'no'} | " + " | ".join(cells) + " |")
     return lines
 

@@ -71,13 +71,13 @@ def step_times(scale: str, device: torch.device, plan: StepPlan, method_names=ME
     rows = []
     for B in plan.batches:
         prob = problem(prior, images(prior, B, scale))
+        fast_prob = problem(fast, images(fast, B, scale)) if fast is not None else None
         for r in plan.rounds:
             runners = {"bare_seconds": repeated(bare_step(prior, prob, r))}
             runners |= {m: round_runner(m, timing_params(m), r, prior, prob) for m in method_names
                         if not (m == "csgm" and r > 0)}
             if fast is not None and r >= 1 and "sgilo" in method_names:
-                runners[SGILO_SCORE_BF16] = round_runner("sgilo", timing_params("sgilo"), r, fast,
-                                                         problem(fast, images(fast, B, scale)))
+                runners[SGILO_SCORE_BF16] = round_runner("sgilo", timing_params("sgilo"), r, fast, fast_prob)
             reps = interleaved_marginals(runners, plan.short, plan.long, plan.repeats, device,
                                          min_extra=min(MIN_EXTRA_STEPS, plan.long - plan.short))
             row = {"scale": scale, "batch": B, "round": r, "short": plan.short, "long": plan.long, "repeats": reps,
