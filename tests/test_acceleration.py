@@ -85,3 +85,22 @@ def test_score_bf16_sgilo_matches_the_plain_path():
     (plain, mse_plain), (fast, mse_fast) = out[("", 1)], out[("score-bf16", 1)]
     seed_change = (out[("", 3)][0] - plain).abs().mean()
     assert 0 < (fast - plain).abs().mean() < seed_change and abs(mse_fast - mse_plain) < 0.25 * mse_plain
+
+
+def test_score_bf16_stores_one_bf16_copy_with_a_float32_time_path():
+    """The bf16 network is built once and reused (no per-call re-cast), its time path keeps the float32
+    weights bit for bit (t = 0.01's Fourier phases would not survive bf16), and it never enters the saved
+    state dict."""
+    fast = load_prior("embedded", acceleration="score-bf16")
+    s = fast.scores[1]
+    h = torch.randn(2, *s.config.shape, generator=torch.Generator().manual_seed(0))
+    s.score(h, 0.01)
+    low = s._bf16_model(h.device)
+    s.score(h, 0.01)
+    assert s._bf16_model(h.device) is low
+    assert low.transformer.layers[0][0].fn.fn.to_qkv.weight.dtype == torch.bfloat16
+    assert low.pos_embedding.dtype == torch.bfloat16
+    for (name, a), b in zip(low.time_mod.named_parameters(), s.model.time_mod.parameters()):
+        assert a.dtype == torch.float32 and torch.equal(a, b), name
+    assert all(v.dtype == torch.float32 for v in s.state_dict().values())
+    assert set(s.state_dict()) == {f"model.{k}" for k in s.model.state_dict()}

@@ -9,12 +9,14 @@ One setting, like the device: ``BENCH_ACCEL`` (comma-separated; empty = plain):
 * ``compile``: ``torch.compile`` of the synthesis network (fuses the unfused elementwise work: modulation,
   noise, bias + activation, blur); ``compile-graphs`` uses mode "reduce-overhead" (CUDA graphs on a GPU: for
   the launch-bound small-batch and embedded paths);
-* ``score-bf16``: autocast of the score networks' forward to bfloat16 (their output is cast back to float32).
-  For SGILO on the CPU, where the layer score ViT's matmuls, not the small generator, dominate a round's step;
-  fast where the CPU has native bf16 (AVX512-BF16/AMX), slower where it has not. Measured (results/perf,
-  2-core AVX512-BF16 CPU): 5-18% faster SGILO steps in round 2 (64 tokens) at B >= 2, slower in round 1
-  (16 tokens) and at B = 1, because autocast re-casts the weights on every call; a stored bf16 copy of the
-  weights (time features kept in float32) is the next thing to try.
+* ``score-bf16``: the score networks run from a bfloat16 copy of their weights, made once per network (the
+  time path, Fourier features and the MLP after them, stays float32, so t = 0.01 is not rounded; the output is
+  cast back to float32). For SGILO on the CPU, where the layer score ViT's matmuls, not the small generator,
+  dominate a round's step; fast where the CPU has native bf16 (AVX512-BF16/AMX), slower where it has not.
+  An earlier version autocast the float32 network instead; it re-cast every weight on every call, which made
+  round 1 (16 tokens) and B = 1 slower than plain (results/perf, 2026-11-30 run). Measured on the 2-core
+  AVX512-BF16 CPU, layer-1 network forward alone: B = 2 1.81 -> 1.25 ms, B = 8 5.67 -> 2.89 ms; layer 0 at
+  B = 1 slightly slower (0.71 -> 0.77 ms: too small to gain).
 """
 from __future__ import annotations
 

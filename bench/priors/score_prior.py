@@ -26,7 +26,7 @@ from typing import Protocol, Sequence, Union
 import torch
 from torch import nn
 
-from bench.priors.score_vit import ScoreViT, ScoreViTConfig, load_official_state_dict
+from bench.priors.score_vit import ScoreViT, ScoreViTConfig, bfloat16_copy, load_official_state_dict
 from bench.priors.sde import VPSDE, TimeLike, batch_broadcast
 
 FORMAT = "bench.score_prior/1"
@@ -120,13 +120,20 @@ class ScorePrior(_NormalizedSpace, nn.Module):
         self.layer = layer
         self.metadata = dict(metadata or {})
         self.bf16 = False  # the ``score-bf16`` speed setting (bench/priors/acceleration.py); off: plain float32
+        self._low: list[ScoreViT] = []  # its bf16 copy, built on first use (a list: not a registered submodule,
+        # so it never enters state_dict() or save())
 
     # ---------------------------------------------------------------- scores
     def _net(self, y: torch.Tensor, tv: torch.Tensor) -> torch.Tensor:
         if not self.bf16:
             return self.model(y, tv)
-        with torch.autocast(device_type=y.device.type, dtype=torch.bfloat16):
-            return self.model(y, tv).float()
+        return self._bf16_model(y.device)(y.to(torch.bfloat16), tv).float()
+
+    def _bf16_model(self, device: torch.device) -> ScoreViT:
+        """The stored bf16 copy of the network on ``device`` (rebuilt after the float32 network moved)."""
+        if not self._low or self._low[0].pos_embedding.device != device:
+            self._low[:] = [bfloat16_copy(self.model).to(device)]
+        return self._low[0]
 
     def eps(self, y: torch.Tensor, t: TimeLike) -> torch.Tensor:
         """Raw network output: the predicted noise in normalised space."""

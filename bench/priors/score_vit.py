@@ -21,6 +21,7 @@ starts as the plain network), the conditioning of DiT-style diffusion transforme
 """
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -207,15 +208,17 @@ class ScoreViT(nn.Module):
         b, c, h, w = x.shape
         if (c, h, w) != self.cfg.shape:
             raise ValueError(f"input shape {(c, h, w)} != configured {self.cfg.shape}")
-        t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
+        # time stays float32 (or float64) when the network runs in bfloat16: bf16's 8 mantissa bits would move
+        # t = 0.01 and wreck the Fourier phases 2 pi t W (|W| ~ 30)
+        t = torch.as_tensor(t, dtype=x.dtype if x.dtype == torch.float64 else torch.float32, device=x.device)
         # one time for the whole batch (SGILO's fixed t): its conditioning is computed once and broadcast. A
         # scalar, or a vector expanded from one (stride 0, as the samplers pass it), says so without a device sync.
         tb = t.reshape(1) if t.ndim == 0 else t[:1] if t.shape[0] > 1 and t.stride(0) == 0 else t
         tok = self.to_patch_embedding(x) + self.pos_embedding
         if self.cfg.time_conditioning == "adaln":
-            tok = self._modulated_transformer(tok, self.time_mod(tb).expand(b, -1, -1, -1))
+            tok = self._modulated_transformer(tok, self.time_mod(tb).to(tok.dtype).expand(b, -1, -1, -1))
         else:
-            tok = self.transformer(tok + self.time_offsets(tb))
+            tok = self.transformer(tok + self.time_offsets(tb).to(tok.dtype))
         return self.projector(tok).transpose(1, 2).reshape(b, c, h, w)
 
     def _modulated_transformer(self, x: torch.Tensor, mods: torch.Tensor) -> torch.Tensor:
@@ -224,6 +227,21 @@ class ScoreViT(nn.Module):
             scale, shift = mods[:, i, 0, None], mods[:, i, 1, None]
             x = x + block.fn.fn(block.fn.norm(x) * (1 + scale) + shift)
         return x
+
+
+def bfloat16_copy(model: ScoreViT) -> ScoreViT:
+    """A bfloat16 copy of ``model`` for fast inference (the ``score-bf16`` speed setting): every weight stored in
+    bf16 once, so no call re-casts them (autocast does, on every call), except the time path (Fourier features and
+    the layers after them), which stays float32 and is cast to bf16 only at its output."""
+    low = copy.deepcopy(model).eval().requires_grad_(False)
+    for name, child in low.named_children():
+        if name not in TIME_PATH:  # cast in place of a float32 round trip, which would round the frequencies W
+            child.to(torch.bfloat16)
+    low.pos_embedding.data = low.pos_embedding.data.to(torch.bfloat16)
+    return low
+
+
+TIME_PATH = ("time_mod", "embed", "dense")  # the submodules that map t to its conditioning (kept float32)
 
 
 ADALN_FOURIER_FEATURES = 128  # the official width (the token count, 16 at 4x4) is too few frequencies
