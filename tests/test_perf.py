@@ -208,3 +208,23 @@ def test_score_bf16_sgilo_is_timed_beside_the_plain_methods_and_judged(tmp_path,
     text = report.write(tmp_path).read_text()
     assert "with the score-bf16 setting (bf16 score networks, off by default): worst 1.30x (1.20-1.40)" in text
     assert "sgilo[score-bf16] ms" in text
+
+
+def test_score_flops_match_torch_flop_counter():
+    """The hand count of a score ViT forward agrees with torch's FLOP counter (which also sees the time MLP, run
+    once per batch, so a batch of 8 keeps that under 1%; the math attention kernel, because the counter does not
+    see the fused CPU one); the floor is 1 + 2 score forwards / generator step."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from bench.experiments.perf.roofline import score_forward_flops, sgilo_flop_floor
+    from bench.priors.score_vit import ScoreViT, ScoreViTConfig
+
+    for cond in ("adaln", "official"):
+        cfg = ScoreViTConfig(channels=8, height=8, width=8, dim=64, depth=2, heads=2, dim_head=16,
+                             time_conditioning=cond)
+        net = ScoreViT(cfg)
+        with torch.no_grad(), FlopCounterMode(display=False) as counter, sdpa_kernel(SDPBackend.MATH):
+            net(torch.randn(8, *cfg.shape), torch.full((8,), 0.3))
+        assert counter.get_total_flops() / 8 == pytest.approx(score_forward_flops(cfg), rel=0.01)
+    assert sgilo_flop_floor(100.0, 10.0) == pytest.approx(1.2) and sgilo_flop_floor(100.0, 10.0, 4) == pytest.approx(1.4)

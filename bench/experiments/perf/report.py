@@ -72,6 +72,7 @@ def _scale_goals(run: dict, scale: str) -> list[str]:
                        "model", GOALS["sgilo_vs_ilo"])
     out += _ratio_goal([r for r in rows if r["round"] >= 1], "sgilo[score-bf16]/ilo", "with the score-bf16 setting "
                        "(bf16 score networks, off by default)", GOALS["sgilo_vs_ilo"])
+    out += _flop_floor(rows)
     goal_b = GOALS["batch8_gpu" if gpu else "batch8_cpu"]
     for m in ("csgm", "ilo", "ilo_unreg", "sgilo"):
         gains = []
@@ -83,6 +84,17 @@ def _scale_goals(run: dict, scale: str) -> list[str]:
             out.append(f"- {m} batch-8 / batch-1 throughput: {min(gains):.2f}x (lowest over rounds); goal >= {goal_b}x"
                        f" on {'GPU' if gpu else 'CPU'}: {'met' if min(gains) >= goal_b else 'NOT met'}")
     return out
+
+
+def _flop_floor(rows: list[dict]) -> list[str]:
+    """What the SGILO/ILO goal asks of the score network: the ratio if its FLOPs ran at the generator's rate."""
+    floors = {r["round"]: r["counts"] for r in rows if "sgilo_flop_floor" in r.get("counts", {})}
+    if not floors:
+        return []
+    parts = [f"round {k}: {c['sgilo_flop_floor']:.2f}x (score forward {c['score_forward_flops'] / 1e6:.0f} MFLOP, "
+             f"generator step {c['flops'] / 1e6:.0f} MFLOP)" for k, c in sorted(floors.items())]
+    return ["- SGILO/ILO if the score network's FLOPs ran at the generator step's rate (2 score forwards per step; "
+            "roofline.py): " + "; ".join(parts)]
 
 
 def _ratio_goal(rows: list[dict], key: str, what: str, limit: float) -> list[str]:

@@ -47,6 +47,22 @@ def step_counts(g, layer: int) -> dict[str, float]:
     return {"flops": flops * BACKWARD_FACTOR, "bytes": bytes_ * 3.0}
 
 
+def score_forward_flops(cfg) -> float:
+    """FLOPs of one forward of a score ViT (per image; ``cfg`` a ScoreViTConfig with patch size 1): per token the
+    patch embedding, every block's qkv, output, and two MLP matmuls, and the projector; per block the attention
+    products q k^T and (softmax) v over all token pairs. Multiply-adds count 2; norms, softmax and the time MLP
+    (computed once per batch) are left out."""
+    n, d, inner = cfg.num_patches, cfg.dim, cfg.heads * cfg.dim_head
+    per_token = cfg.channels * d + cfg.depth * (d * 3 * inner + inner * d + 2 * d * cfg.mlp_ratio * d) + d * cfg.channels
+    return 2.0 * (n * per_token + cfg.depth * 2 * n * n * inner)
+
+
+def sgilo_flop_floor(gen_flops: float, score_flops: float, evaluations: int = 2) -> float:
+    """SGILO step / ILO step if every FLOP ran at the same rate: 1 + the score evaluations' FLOPs over the
+    generator step's (the official hot sampler evaluates the score twice per step: corrector and predictor)."""
+    return 1.0 + evaluations * score_flops / gen_flops
+
+
 def device_peaks(device: torch.device, threads: int = 2) -> dict:
     """{"flops_per_s", "bytes_per_s", "source"} for ``device``: the table for known GPUs, measured on a CPU."""
     if device.type == "cuda":

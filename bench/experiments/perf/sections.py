@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 
 import methods
-from bench.experiments.perf.roofline import step_counts
+from bench.experiments.perf.roofline import score_forward_flops, sgilo_flop_floor, step_counts
 from bench.experiments.perf.timing import MIN_EXTRA_STEPS, interleaved_marginals, ratio_ci, sync
 from bench.experiments.perf.workloads import bare_step, build_prior, images, problem, round_runner
 
@@ -81,7 +81,7 @@ def step_times(scale: str, device: torch.device, plan: StepPlan, method_names=ME
             reps = interleaved_marginals(runners, plan.short, plan.long, plan.repeats, device,
                                          min_extra=min(MIN_EXTRA_STEPS, plan.long - plan.short))
             row = {"scale": scale, "batch": B, "round": r, "short": plan.short, "long": plan.long, "repeats": reps,
-                   "counts": step_counts(prior.generator, r),
+                   "counts": _counts(prior, r),
                    **{k: statistics.median(v) for k, v in reps.items()},
                    "ratios": {m: ratio_ci(reps[m], reps["bare_seconds"]) for m in runners if m != "bare_seconds"}}
             for m in ("sgilo", SGILO_SCORE_BF16):
@@ -91,6 +91,18 @@ def step_times(scale: str, device: torch.device, plan: StepPlan, method_names=ME
             log(f"[steps] {scale} B={B} round {r}: " + ", ".join(f"{k.removesuffix('_seconds')} {row[k] * 1e3:.2f} ms"
                                                                    for k in runners))
     return rows
+
+
+def _counts(prior, r: int) -> dict:
+    """The generator step's FLOP and byte counts from layer r and, where SGILO's round r uses a score model,
+    that model's forward FLOPs and SGILO's FLOP floor over ILO (roofline.py)."""
+    counts = step_counts(prior.generator, r)
+    score = prior.scores.get(r - 1) if r >= 1 else None
+    if score is not None and hasattr(score, "config"):
+        evals = 2 * timing_params("sgilo").hot_steps
+        counts["score_forward_flops"] = score_forward_flops(score.config)
+        counts["sgilo_flop_floor"] = sgilo_flop_floor(counts["flops"], counts["score_forward_flops"], evals)
+    return counts
 
 
 def repeated(step) -> Callable[[int], None]:
