@@ -51,3 +51,19 @@ def test_the_class_share_bar_states_how_far_n_samples_resolve_it():
     (lo_small, hi_small), (lo_big, hi_big) = small["ci95"][0], big["ci95"][0]
     assert lo_small < 0.045 < 0.05 < hi_small and lo_big < 0.045 < hi_big < 0.05
     assert "ci95" not in score_bars(_res(shares=shares))[2]  # no n: no interval
+
+
+def test_gaussian_control_matches_the_training_states_first_two_moments():
+    """The Gaussian control draws states with the training set's mean and covariance (and its shape)."""
+    import torch
+
+    from bench.scores.evaluate import gaussian_states
+
+    gen = torch.Generator().manual_seed(0)
+    mix = torch.randn(6, 6, generator=gen)
+    train = (torch.randn(4000, 6, generator=gen) @ mix + 3.0).view(4000, 1, 2, 3)
+    draws = gaussian_states(train, 20000, torch.Generator().manual_seed(1))
+    assert draws.shape == (20000, 1, 2, 3)
+    x, y = train.flatten(1), draws.flatten(1)
+    torch.testing.assert_close(y.mean(0), x.mean(0), atol=0.1, rtol=0)
+    torch.testing.assert_close(torch.cov(y.T), torch.cov(x.T), atol=0.1 * float(torch.cov(x.T).abs().max()), rtol=0)

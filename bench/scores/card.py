@@ -87,6 +87,9 @@ def quality_table(models: list[tuple[Path, dict]]) -> list[str]:
         if ev["layer"] not in seen_layers:
             seen_layers.add(ev["layer"])
             lines.append(row(f"held-out real layer-{ev['layer']} states, decoded the same way", ev["real_states_decoded"]))
+            if "gaussian_decoded" in ev:
+                lines.append(row(f"control: Gaussian fit (mean, full covariance) to the layer-{ev['layer']} training "
+                                 "states, decoded the same way", ev["gaussian_decoded"]))
     lines.append(row("ordinary generator samples", models[0][1]["generator_samples"]))
     shares = [f"- `{f.name}`: " + ", ".join(f"{k} {v:.3f}" for k, v in ev["langevin_decoded"]["class_shares"].items())
               for f, ev in models]

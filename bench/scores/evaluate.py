@@ -72,6 +72,17 @@ def langevin_images(sp, g, n: int, seed: int, batch: int = 250, keep: list | Non
 
 
 @torch.no_grad()
+def gaussian_states(train: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
+    """``n`` draws from the full-covariance Gaussian fitted to the training states: the control a layer score
+    prior must beat (it matches the data's first two moments and nothing more)."""
+    x = train.flatten(1).double()
+    mean, cov = x.mean(0), torch.cov(x.T)
+    chol = torch.linalg.cholesky(cov + 1e-6 * cov.diagonal().mean() * torch.eye(len(cov), dtype=torch.double))
+    z = torch.randn(n, len(mean), generator=gen, dtype=torch.double)
+    return (mean + z @ chol.T).float().view(n, *train.shape[1:])
+
+
+@torch.no_grad()
 def eps_errors(sp, states: torch.Tensor, times=EPS_TIMES, seed: int = 10) -> dict:
     """Noise-prediction MSE at fixed t on ``states`` (original space) and the network's time sensitivity."""
     from bench.priors.sde import batch_broadcast
@@ -129,6 +140,10 @@ def evaluate_layer(prior_name: str, layer: int, score_file: Path, heldout: Path,
         res["langevin_decoded"] = quality(samples)
         res["real_states_decoded"] = quality(real_decoded)
         res["generator_samples"] = quality(generator_images(g, n, seed + 1))  # same n: FID is biased by n
+        train = heldout.with_name(heldout.name.replace("_heldout", ""))
+        if train.exists():  # the control: a Gaussian with the training states' mean and covariance, decoded alike
+            states_g = gaussian_states(torch.load(train, map_location="cpu", weights_only=True), n, gen)
+            res["gaussian_decoded"] = quality(decode_states(g, states_g, layer, gen))
         # diagnostic, not a bar: the same states decoded with the average style for every later layer
         res["mean_style_decode"] = {"langevin_decoded": quality(decode_states(g, torch.cat(states), layer, gen, "mean")),
                                     "real_states_decoded": quality(decode_states(g, real[:n], layer, gen, "mean"))}
