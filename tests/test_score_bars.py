@@ -67,3 +67,25 @@ def test_gaussian_control_matches_the_training_states_first_two_moments():
     x, y = train.flatten(1), draws.flatten(1)
     torch.testing.assert_close(y.mean(0), x.mean(0), atol=0.1, rtol=0)
     torch.testing.assert_close(torch.cov(y.T), torch.cov(x.T), atol=0.1 * float(torch.cov(x.T).abs().max()), rtol=0)
+
+
+def test_gaussian_eps_is_the_exact_posterior_mean_for_gaussian_data():
+    """For data that IS Gaussian, E[z | y_t] is the best possible prediction: its MSE is the analytic
+    mean of m^2 l / (m^2 l + s^2) over the covariance eigenvalues l, and a perturbed predictor does worse."""
+    import torch
+
+    from bench.scores.evaluate import gaussian_eps
+
+    gen = torch.Generator().manual_seed(0)
+    mix = torch.randn(8, 8, generator=gen) * 0.3
+    cov = (mix @ mix.T).double()
+    mean = torch.randn(8, generator=gen).double()
+    y = (mean + torch.randn(50000, 8, generator=gen).double() @ torch.linalg.cholesky(cov).T).float()
+    z = torch.randn(y.shape, generator=gen)
+    m, s = 0.9, 0.4
+    eps = gaussian_eps(m * y + s * z, mean, cov, m, s)
+    lam = torch.linalg.eigvalsh(cov)
+    expected = float((m * m * lam / (m * m * lam + s * s)).mean())
+    mse = float((eps - z).pow(2).mean())
+    assert abs(mse - expected) < 0.01
+    assert float((1.1 * eps - z).pow(2).mean()) > mse

@@ -67,8 +67,14 @@ def training_table(models: list[tuple[Path, dict]]) -> list[str]:
         pts = ev.get("training", {}).get("points") or [[None, None]]
         lines.append(f"| `{folder.name}` | {_parameters(folder):,} | {meta.get('steps')} | "
                      f"{meta.get('seconds', 0) / 60:.1f} | {meta.get('device', '?')} | {_fmt(pts[-1][1])} | "
-                     + " | ".join(_fmt(ev["eps_mse"][t]) for t in times) + f" | {ev['time_sensitivity']} |")
+                     + " | ".join(_eps_cell(ev, t) for t in times) + f" | {ev['time_sensitivity']} |")
     return lines
+
+
+def _eps_cell(ev: dict, t: str) -> str:
+    """The network's noise-prediction MSE, with the Gaussian predictor's on the same inputs where measured."""
+    gauss = ev.get("gaussian_eps_mse", {}).get(t)
+    return _fmt(ev["eps_mse"][t]) + ("" if gauss is None else f" (Gaussian {_fmt(gauss)})")
 
 
 def quality_table(models: list[tuple[Path, dict]]) -> list[str]:
@@ -230,7 +236,9 @@ def write_card(prior: str, store: Path, results: Path) -> Path:
              "the same way and ordinary generator samples, all of the same n.", "",
              *bars_table(models, installed), "",
              "## Training and noise prediction", "",
-             "eps MSE: E|eps(y_t, t) - z|^2 on held-out states (the trivial predictor 0 scores 1.0); t-sensitivity: "
+             "eps MSE: E|eps(y_t, t) - z|^2 on held-out states (the trivial predictor 0 scores 1.0; in brackets, the best "
+             "predictor for Gaussian data with the training states' mean and covariance, on the same inputs: a "
+             "network that does not beat it models no more than two moments); t-sensitivity: "
              "mean |eps(y, 1) - eps(y, 0.01)| / mean |eps(y, 0.01)| on the same inputs (an exact model changes by O(1)).", "",
              *training_table(models), "",
              *(["## Decoded samples", "", *quality_table(models), ""] if quality_table(models) else []),

@@ -82,21 +82,38 @@ def gaussian_states(train: torch.Tensor, n: int, gen: torch.Generator) -> torch.
     return (mean + z @ chol.T).float().view(n, *train.shape[1:])
 
 
+def gaussian_eps(yt: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor, m: float, s: float) -> torch.Tensor:
+    """The best noise prediction for Gaussian data N(mean, cov) diffused to y_t = m y + s z: E[z | y_t] =
+    s (m^2 cov + s^2 I)^-1 (y_t - m mean) (flattened dims). On other data it is the best LINEAR predictor given
+    the first two moments: the baseline a network's noise-prediction error should beat."""
+    flat = yt.flatten(1).double() - m * mean
+    a = m * m * cov + s * s * torch.eye(len(cov), dtype=torch.double)
+    return (s * torch.linalg.solve(a, flat.T).T).float().view(yt.shape)
+
+
 @torch.no_grad()
-def eps_errors(sp, states: torch.Tensor, times=EPS_TIMES, seed: int = 10) -> dict:
-    """Noise-prediction MSE at fixed t on ``states`` (original space) and the network's time sensitivity."""
+def eps_errors(sp, states: torch.Tensor, times=EPS_TIMES, seed: int = 10, train: torch.Tensor | None = None) -> dict:
+    """Noise-prediction MSE at fixed t on ``states`` (original space) and the network's time sensitivity; with
+    ``train`` (the training states), also the error of the Gaussian predictor fitted to them on the same inputs."""
     from bench.priors.sde import batch_broadcast
 
     y = sp.normalize(states)
     z = torch.randn(y.shape, generator=torch.Generator().manual_seed(seed))
-    out, first = {}, None
+    moments = None
+    if train is not None:
+        ty = sp.normalize(train).flatten(1).double()
+        moments = (ty.mean(0), torch.cov(ty.T))
+    out, gauss, first = {}, {}, None
     for t in times:
         tv = torch.full((len(y),), t)
-        yt = batch_broadcast(sp.sde.mean_coeff(tv), y) * y + batch_broadcast(sp.sde.marginal_std(tv), y) * z
+        m, s = sp.sde.mean_coeff(tv), sp.sde.marginal_std(tv)
+        yt = batch_broadcast(m, y) * y + batch_broadcast(s, y) * z
         out[f"t={t}"] = round(float((sp.eps(yt, tv) - z).pow(2).mean()), 4)
+        if moments is not None:
+            gauss[f"t={t}"] = round(float((gaussian_eps(yt, *moments, float(m[0]), float(s[0])) - z).pow(2).mean()), 4)
         first = yt if first is None else first
     e0, e1 = sp.eps(first, torch.full((len(y),), times[0])), sp.eps(first, torch.full((len(y),), 1.0))
-    return {"eps_mse": out, "trivial_eps_mse": 1.0,
+    return {"eps_mse": out, "trivial_eps_mse": 1.0, **({"gaussian_eps_mse": gauss} if gauss else {}),
             "time_sensitivity": round(float((e1 - e0).abs().mean() / e0.abs().mean()), 4)}
 
 
@@ -124,6 +141,8 @@ def evaluate_layer(prior_name: str, layer: int, score_file: Path, heldout: Path,
     sp = ScorePrior.load(score_file)
     g = load_prior(prior_name).generator.cpu()
     real = torch.load(heldout, map_location="cpu", weights_only=True)
+    train = heldout.with_name(heldout.name.replace("_heldout", ""))  # the store's training states beside it
+    train_states = torch.load(train, map_location="cpu", weights_only=True) if train.exists() else None
     n = min(n, len(real))  # every compared image set has the same n (FID is biased upwards at small n)
     gen = torch.Generator().manual_seed(seed)
     states: list[torch.Tensor] = []
@@ -134,15 +153,14 @@ def evaluate_layer(prior_name: str, layer: int, score_file: Path, heldout: Path,
     res = {"prior": prior_name, "layer": layer, "score_file": str(score_file), "n_samples": n,
            "n_heldout_states": len(real), "architecture": sp.config.to_dict(),
            "normalisation": "per channel" if isinstance(sp.norm_min, list) else "one pair",
-           **eps_errors(sp, real), "training": training_curve(score_file.parent / "log.jsonl")}
+           **eps_errors(sp, real, train=train_states), "training": training_curve(score_file.parent / "log.jsonl")}
     quality = get_world(prior_name).quality_stats
     if quality is not None:
         res["langevin_decoded"] = quality(samples)
         res["real_states_decoded"] = quality(real_decoded)
         res["generator_samples"] = quality(generator_images(g, n, seed + 1))  # same n: FID is biased by n
-        train = heldout.with_name(heldout.name.replace("_heldout", ""))
-        if train.exists():  # the control: a Gaussian with the training states' mean and covariance, decoded alike
-            states_g = gaussian_states(torch.load(train, map_location="cpu", weights_only=True), n, gen)
+        if train_states is not None:  # the control: a Gaussian with the training states' moments, decoded alike
+            states_g = gaussian_states(train_states, n, gen)
             res["gaussian_decoded"] = quality(decode_states(g, states_g, layer, gen))
         # diagnostic, not a bar: the same states decoded with the average style for every later layer
         res["mean_style_decode"] = {"langevin_decoded": quality(decode_states(g, torch.cat(states), layer, gen, "mean")),
