@@ -47,15 +47,46 @@ def _fmt(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
+def sampler_name(ev: dict) -> str:
+    """The sampler of an evaluation's bars (evaluations written before samplers were recorded used ALD)."""
+    return ev.get("sampler", {}).get("name", "ald")
+
+
 def bars_table(models: list[tuple[Path, dict]], installed: dict[str, bool]) -> list[str]:
-    bars = [score_bars(ev) for _, ev in models]  # from the measured statistics, with the current bar rules
-    lines = ["| model | installed | " + " | ".join(b["bar"] for b in bars[0]) + " |",
-             "|---|---|" + "---|" * len(bars[0])]
-    for (folder, ev), model_bars in zip(models, bars):
+    """One row per model with the bars' sampler, then one per other sampler measured (for comparison only)."""
+    rows = []
+    for folder, ev in models:
+        rows.append((f"{label(folder, ev)}, {sampler_name(ev).upper()} samples", installed[folder.name],
+                     score_bars(ev)))  # from the measured statistics, with the current bar rules
+        for name, other in ev.get("other_samplers", {}).items():
+            rows.append((f"{label(folder, ev)}, {name.upper()} samples (comparison, not the bars' sampler)",
+                         installed[folder.name], score_bars({**ev, "langevin_decoded": other["langevin_decoded"]})))
+    lines = ["| model | installed | " + " | ".join(b["bar"] for b in rows[0][2]) + " |",
+             "|---|---|" + "---|" * len(rows[0][2])]
+    for name, inst, model_bars in rows:
         cells = [f"{_fmt(b['measured'])} ({b['limit']}: {'pass' if b['passed'] else 'n/a' if b['passed'] is None else 'FAIL'})"
                  + (f"; 95% CIs {_fmt(b['ci95'])}" if b.get("ci95") else "") for b in model_bars]
-        lines.append(f"| {label(folder, ev)} | {'yes' if installed[folder.name] else 'no'} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name} | {'yes' if inst else 'no'} | " + " | ".join(cells) + " |")
     return lines
+
+
+def sampler_lines(models: list[tuple[Path, dict]]) -> str:
+    """What the bars' sampler is, from the evaluations (bench/scores/evaluate.py SAMPLERS says why)."""
+    from bench.scores.evaluate import SAMPLERS
+
+    names = sorted({sampler_name(ev) for _, ev in models})
+    text = {"pc": "PC: score_sde's predictor-corrector sampler, a reverse-diffusion predictor and an annealed-Langevin "
+                  "corrector step (snr 0.16) at each of 500 times, then Tweedie denoising",
+            "ald": "ALD: annealed Langevin alone (the corrector without the predictor, as the paper's Figure 4 names "
+                   "it), 100 levels x 5 steps, snr 0.16"}
+    out = "Bars' sampler: " + "; ".join(text.get(nm, nm) for nm in names) + "."
+    if any("other_samplers" in ev for _, ev in models) and "pc" in names:
+        out += (" ALD alone is measured beside it on the same networks. On the VP SDE each noise level's marginal is "
+                "the data shrunk by mean_coeff(t) plus noise, so corrector-only ALD must carry every sample outward by "
+                "Langevin diffusion between levels; with a few steps per level it lags and its samples are "
+                "over-dispersed, which the predictor step (the deterministic part of the reverse SDE) removes "
+                f"({len(SAMPLERS)} samplers in `bench/scores/evaluate.py`).")
+    return out
 
 
 def training_table(models: list[tuple[Path, dict]]) -> list[str]:
@@ -89,7 +120,9 @@ def quality_table(models: list[tuple[Path, dict]]) -> list[str]:
 
     seen_layers = set()
     for folder, ev in models:
-        lines.append(row(f"annealed Langevin, `{folder.name}`", ev["langevin_decoded"]))
+        lines.append(row(f"{sampler_name(ev).upper()} samples, `{folder.name}`", ev["langevin_decoded"]))
+        for name, other in ev.get("other_samplers", {}).items():
+            lines.append(row(f"{name.upper()} samples, `{folder.name}` (comparison)", other["langevin_decoded"]))
         if ev["layer"] not in seen_layers:
             seen_layers.add(ev["layer"])
             lines.append(row(f"held-out real layer-{ev['layer']} states, decoded the same way", ev["real_states_decoded"]))
@@ -97,9 +130,9 @@ def quality_table(models: list[tuple[Path, dict]]) -> list[str]:
                 lines.append(row(f"control: Gaussian fit (mean, full covariance) to the layer-{ev['layer']} training "
                                  "states, decoded the same way", ev["gaussian_decoded"]))
     lines.append(row("ordinary generator samples", models[0][1]["generator_samples"]))
-    shares = [f"- `{f.name}`: " + ", ".join(f"{k} {v:.3f}" for k, v in ev["langevin_decoded"]["class_shares"].items())
+    shares = [f"- `{f.name}` ({sampler_name(ev).upper()}): " + ", ".join(f"{k} {v:.3f}" for k, v in ev["langevin_decoded"]["class_shares"].items())
               for f, ev in models]
-    return (lines + ["", "Predicted-class shares of the decoded Langevin samples:", "", *shares] +
+    return (lines + ["", "Predicted-class shares of the decoded samples (the bars' sampler):", "", *shares] +
             reference_share_lines(models) + mean_style_lines(models))
 
 
@@ -209,9 +242,10 @@ def write_card(prior: str, store: Path, results: Path) -> Path:
     grids = []
     for folder, ev in models:
         k = ev["layer"]
-        for src, kind in ((folder / f"langevin_layer{k}.png", "langevin"), (folder / f"real_states_layer{k}.png", "real")):
-            if src.exists() and (kind == "langevin" or not any(g.endswith(f"real_states_layer{k}.png") for g in grids)):
-                name = f"{folder.name}_langevin.png" if kind == "langevin" else f"score_real_states_layer{k}.png"
+        extra = [(folder / f"langevin_layer{k}-{o}.png", f"{folder.name}_langevin-{o}.png") for o in ev.get("other_samplers", {})]
+        for src, name in [(folder / f"langevin_layer{k}.png", f"{folder.name}_langevin.png"), *extra,
+                          (folder / f"real_states_layer{k}.png", f"score_real_states_layer{k}.png")]:
+            if src.exists() and name not in grids:
                 shutil.copyfile(src, results / name)
                 grids.append(name)
     curves_figure(models, results / "score_training_curves.png")
@@ -230,10 +264,10 @@ def write_card(prior: str, store: Path, results: Path) -> Path:
              "embedding of t (bench/priors/score_vit.py). Normalisation: `per channel` maps each channel's 0.1%/99.9% "
              "quantiles to [0, 1]; `one pair` is the official single min/max pair.", "",
              "## Bars", "",
-             f"Measured by `python -m bench.scores evaluate` on {n} annealed-Langevin samples (score_sde ALD, "
-             "100 levels x 5 steps, snr 0.16) decoded by the rest of the generator with a fresh style and noise "
-             "(the skip sum of earlier layers dropped, as the rounds do), against the held-out real states decoded "
-             "the same way and ordinary generator samples, all of the same n.", "",
+             f"Measured by `python -m bench.scores evaluate` on {n} samples of each layer prior decoded by the rest "
+             "of the generator with a fresh style and noise (the skip sum of earlier layers dropped, as the rounds "
+             "do), against the held-out real states decoded the same way and ordinary generator samples, all of the "
+             "same n. " + sampler_lines(models), "",
              *bars_table(models, installed), "",
              "## Training and noise prediction", "",
              "eps MSE: E|eps(y_t, t) - z|^2 on held-out states (the trivial predictor 0 scores 1.0; in brackets, the best "
@@ -243,7 +277,8 @@ def write_card(prior: str, store: Path, results: Path) -> Path:
              *training_table(models), "",
              *(["## Decoded samples", "", *quality_table(models), ""] if quality_table(models) else []),
              "## Figures", "",
-             "Figure-4 grids (first 64 decoded Langevin samples) and the held-out real states decoded the same way: "
+             "Figure-4 grids (first 64 decoded samples; `-ald`: the ALD sampler) and the held-out real states decoded "
+             "the same way: "
              + ", ".join(f"`{g}`" for g in grids) + "; training curves: `score_training_curves.png`."]
     card = results / "scores.md"
     card.write_text("\n".join(lines) + "\n")
