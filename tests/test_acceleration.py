@@ -104,3 +104,19 @@ def test_score_bf16_stores_one_bf16_copy_with_a_float32_time_path():
         assert a.dtype == torch.float32 and torch.equal(a, b), name
     assert all(v.dtype == torch.float32 for v in s.state_dict().values())
     assert set(s.state_dict()) == {f"model.{k}" for k in s.model.state_dict()}
+
+
+def test_score_graphs_matches_the_plain_score_network():
+    """score-graphs (the score networks compiled, mode reduce-overhead: CUDA graphs on a GPU, fusion on a CPU)
+    computes the same scores as the plain network: float32 reordering only (1e-4 of the score's scale), and the
+    returned score is a copy that a later call does not overwrite."""
+    plain = load_prior("embedded", acceleration="")
+    fast = load_prior("embedded", acceleration="score-graphs")
+    assert fast.acceleration.score_graphs and not any(s.graphs for s in plain.scores.values())
+    s, f = plain.scores[1], fast.scores[1]
+    h = torch.randn(2, *s.config.shape, generator=torch.Generator().manual_seed(0))
+    ref, first = s.score(h, 0.01), f.score(h, 0.01)
+    second = f.score(h + 1.0, 0.01)
+    torch.testing.assert_close(first, ref, atol=1e-4 * float(ref.abs().max()), rtol=0)
+    assert not torch.equal(first, second)
+    torch.testing.assert_close(first, ref, atol=1e-4 * float(ref.abs().max()), rtol=0)  # not overwritten

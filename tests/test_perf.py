@@ -192,11 +192,12 @@ def test_default_sweeps_clear_the_folder_and_report_median_and_range(tmp_path, m
     assert "3 GiB: NOT met" in report.write(tmp_path).read_text()
 
 
-def test_score_bf16_sgilo_is_timed_beside_the_plain_methods_and_judged(tmp_path, one_thread):
-    """--score-bf16 adds SGILO with bf16 score networks to the same interleaving (rounds with a score model only)
-    and the report judges its own SGILO / ILO goal line; keys and verdicts only, no time is asserted."""
+def test_sgilo_speed_settings_are_timed_beside_the_plain_methods_and_judged(tmp_path, one_thread):
+    """--sgilo-settings adds SGILO under each speed setting to the same interleaving (rounds with a score model
+    only) and the report judges a SGILO / ILO goal line per setting; keys and verdicts only, no time asserted."""
     plan = sections.StepPlan((1,), (0, 1), 1, 2, 1)
-    rows = sections.step_times("embedded", torch.device("cpu"), plan, score_bf16=True, log=lambda *_: None)
+    rows = sections.step_times("embedded", torch.device("cpu"), plan, sgilo_settings=("score-bf16",),
+                               log=lambda *_: None)
     assert sections.SGILO_SCORE_BF16 not in rows[0] and sections.SGILO_SCORE_BF16 in rows[1]
     assert "sgilo[score-bf16]/ilo" in rows[1]["ratios"] and "sgilo/ilo" in rows[1]["ratios"]
     fake_ci = {"ratio": 1.3, "ci": [1.2, 1.4], "failed": ""}  # made-up figures for the report, not measured
@@ -206,7 +207,7 @@ def test_score_bf16_sgilo_is_timed_beside_the_plain_methods_and_judged(tmp_path,
            "steps": rows}
     (tmp_path / "perf_cpu.json").write_text(json.dumps(run))
     text = report.write(tmp_path).read_text()
-    assert "with the score-bf16 setting (bf16 score networks, off by default): worst 1.30x (1.20-1.40)" in text
+    assert "with the score-bf16 setting (off by default; bench/priors/acceleration.py): worst 1.30x (1.20-1.40)" in text
     assert "sgilo[score-bf16] ms" in text
 
 
@@ -228,3 +229,14 @@ def test_score_flops_match_torch_flop_counter():
             net(torch.randn(8, *cfg.shape), torch.full((8,), 0.3))
         assert counter.get_total_flops() / 8 == pytest.approx(score_forward_flops(cfg), rel=0.01)
     assert sgilo_flop_floor(100.0, 10.0) == pytest.approx(1.2) and sgilo_flop_floor(100.0, 10.0, 4) == pytest.approx(1.4)
+
+
+def test_sgilo_settings_flag_parses_and_rejects_unknown_settings():
+    """--score-bf16 is shorthand for --sgilo-settings score-bf16; an unknown setting stops the run before any
+    timing, naming the valid ones."""
+    from bench.experiments.perf.cli import _sgilo_settings, parse
+
+    assert _sgilo_settings(parse(["--score-bf16", "--sgilo-settings", "score-graphs;score-bf16,score-graphs"])) == (
+        "score-bf16", "score-graphs", "score-bf16,score-graphs")
+    with pytest.raises(ValueError, match="valid: .*score-graphs"):
+        _sgilo_settings(parse(["--sgilo-settings", "turbo"]))

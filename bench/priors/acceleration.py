@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
-CHOICES = ("channels_last", "bf16", "compile", "compile-graphs", "score-bf16")
+CHOICES = ("channels_last", "bf16", "compile", "compile-graphs", "score-bf16", "score-graphs")
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class Acceleration:
     bf16: bool = False
     compile_mode: str | None = None  # None, "default" or "reduce-overhead"
     score_bf16: bool = False
+    score_graphs: bool = False
 
     @classmethod
     def parse(cls, text: str | None) -> "Acceleration":
@@ -43,7 +44,7 @@ class Acceleration:
         if bad:
             raise ValueError(f"unknown acceleration setting(s) {bad}; valid: {', '.join(CHOICES)} (comma-separated)")
         mode = "reduce-overhead" if "compile-graphs" in parts else "default" if "compile" in parts else None
-        return cls("channels_last" in parts, "bf16" in parts, mode, "score-bf16" in parts)
+        return cls("channels_last" in parts, "bf16" in parts, mode, "score-bf16" in parts, "score-graphs" in parts)
 
     @classmethod
     def from_env(cls) -> "Acceleration":
@@ -56,7 +57,7 @@ class Acceleration:
     def label(self) -> str:
         parts = (["channels_last"] if self.channels_last else []) + (["bf16"] if self.bf16 else []) + (
             [{"default": "compile", "reduce-overhead": "compile-graphs"}[self.compile_mode]] if self.compile_mode else []
-        ) + (["score-bf16"] if self.score_bf16 else [])
+        ) + (["score-bf16"] if self.score_bf16 else []) + (["score-graphs"] if self.score_graphs else [])
         return ",".join(parts) or "plain"
 
 

@@ -38,6 +38,7 @@ class Prior:
         for s in self.scores.values():
             if hasattr(s, "bf16"):
                 s.bf16 = acc.score_bf16
+                s.graphs = acc.score_graphs
         self.acceleration = acc
         return self
 

@@ -122,17 +122,27 @@ class ScorePrior(_NormalizedSpace, nn.Module):
         self.bf16 = False  # the ``score-bf16`` speed setting (bench/priors/acceleration.py); off: plain float32
         self._low: list[ScoreViT] = []  # its bf16 copy, built on first use (a list: not a registered submodule,
         # so it never enters state_dict() or save())
+        self.graphs = False  # the ``score-graphs`` speed setting: the network compiled, mode "reduce-overhead"
+        self._compiled: dict[tuple, object] = {}
 
     # ---------------------------------------------------------------- scores
     def _net(self, y: torch.Tensor, tv: torch.Tensor) -> torch.Tensor:
-        if not self.bf16:
-            return self.model(y, tv)
-        return self._bf16_model(y.device)(y.to(torch.bfloat16), tv).float()
+        net = self._bf16_model(y.device) if self.bf16 else self.model
+        x = y.to(torch.bfloat16) if self.bf16 else y
+        if self.graphs:
+            key = (str(y.device), self.bf16)
+            if key not in self._compiled:
+                self._compiled[key] = torch.compile(net, mode="reduce-overhead", dynamic=False)
+            # a CUDA-graph replay reuses its output buffer: mark the new step, and copy the output out
+            torch.compiler.cudagraph_mark_step_begin()
+            return self._compiled[key](x, tv).float().clone()
+        return net(x, tv).float() if self.bf16 else net(x, tv)
 
     def _bf16_model(self, device: torch.device) -> ScoreViT:
         """The stored bf16 copy of the network on ``device`` (rebuilt after the float32 network moved)."""
         if not self._low or self._low[0].pos_embedding.device != device:
             self._low[:] = [bfloat16_copy(self.model).to(device)]
+            self._compiled.clear()
         return self._low[0]
 
     def eps(self, y: torch.Tensor, t: TimeLike) -> torch.Tensor:

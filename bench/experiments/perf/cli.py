@@ -50,13 +50,26 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--accel", default="", metavar="S1;S2",
                    help="speed settings to compare with the plain path, ';'-separated, each a BENCH_ACCEL value "
                         "(e.g. 'channels_last;bf16;compile;channels_last,bf16,compile'); '' skips the comparison")
-    p.add_argument("--score-bf16", action="store_true",
-                   help="also time SGILO with bf16 score networks (the score-bf16 setting) beside the plain methods")
+    p.add_argument("--sgilo-settings", default="", metavar="S1;S2",
+                   help="speed settings under which SGILO is also timed beside the plain methods, ';'-separated, "
+                        "each a BENCH_ACCEL value (e.g. 'score-bf16;score-graphs;score-bf16,score-graphs')")
+    p.add_argument("--score-bf16", action="store_true", help="shorthand for --sgilo-settings score-bf16")
     p.add_argument("--accel-batch", type=int, default=8, help="batch of the acceleration comparison")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default="results/perf")
     p.add_argument("--name", default=None, help="run name in the file names (default: cpu or cuda)")
     return p.parse_args(argv)
+
+
+def _sgilo_settings(a: argparse.Namespace) -> tuple[str, ...]:
+    from bench.priors.acceleration import Acceleration
+
+    labels = [x.strip() for x in a.sgilo_settings.split(";") if x.strip()]
+    if a.score_bf16 and "score-bf16" not in labels:
+        labels.insert(0, "score-bf16")
+    for lab in labels:
+        Acceleration.parse(lab)  # an unknown setting fails here, before any timing, with the valid ones listed
+    return tuple(labels)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         if long - short < MIN_EXTRA_STEPS:
             run["notes"].append(f"{scale}: marginals from {long - short} extra step(s), below {MIN_EXTRA_STEPS}: "
                                 "indicative only")
-        run["steps"] += sections.step_times(scale, dev, plan, score_bf16=a.score_bf16)
+        run["steps"] += sections.step_times(scale, dev, plan, sgilo_settings=_sgilo_settings(a))
         save()
     if a.accel:
         run["acceleration"] = []

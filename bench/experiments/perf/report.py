@@ -70,8 +70,9 @@ def _scale_goals(run: dict, scale: str) -> list[str]:
         out += _ratio_goal(rows, m, f"{m} step / bare generator forward+backward", GOALS["overhead"])
     out += _ratio_goal([r for r in rows if r["round"] >= 1], "sgilo/ilo", "SGILO step / ILO step in rounds with a score "
                        "model", GOALS["sgilo_vs_ilo"])
-    out += _ratio_goal([r for r in rows if r["round"] >= 1], "sgilo[score-bf16]/ilo", "with the score-bf16 setting "
-                       "(bf16 score networks, off by default)", GOALS["sgilo_vs_ilo"])
+    for col in sgilo_columns(rows):
+        out += _ratio_goal([r for r in rows if r["round"] >= 1], f"{col}/ilo", f"with the {col[6:-1]} setting "
+                           "(off by default; bench/priors/acceleration.py)", GOALS["sgilo_vs_ilo"])
     out += _flop_floor(rows)
     goal_b = GOALS["batch8_gpu" if gpu else "batch8_cpu"]
     for m in ("csgm", "ilo", "ilo_unreg", "sgilo"):
@@ -84,6 +85,11 @@ def _scale_goals(run: dict, scale: str) -> list[str]:
             out.append(f"- {m} batch-8 / batch-1 throughput: {min(gains):.2f}x (lowest over rounds); goal >= {goal_b}x"
                        f" on {'GPU' if gpu else 'CPU'}: {'met' if min(gains) >= goal_b else 'NOT met'}")
     return out
+
+
+def sgilo_columns(rows: list[dict]) -> list[str]:
+    """The SGILO-under-a-speed-setting columns present (sgilo[<setting>]), in first-seen order."""
+    return list(dict.fromkeys(k for r in rows for k in r if k.startswith("sgilo[")))
 
 
 def _flop_floor(rows: list[dict]) -> list[str]:
@@ -220,8 +226,8 @@ def render(runs: dict[str, dict]) -> str:
              "official-size score networks with random weights (speed only).", ""]
     for name, run in runs.items():
         mach = run["machine"]
-        methods = [m for m in ("csgm", "ilo", "ilo_unreg", "sgilo", "sgilo[score-bf16]")
-                   if any(m in r for r in run.get("steps", []))]
+        methods = [m for m in ("csgm", "ilo", "ilo_unreg", "sgilo") if any(m in r for r in run.get("steps", []))]
+        methods += sgilo_columns(run.get("steps", []))
         lines += [f"## {name}: {mach.get('gpu') or mach['cpu']}", "",
                   f"torch {mach['torch']}, {mach['torch_threads']} threads, {mach['cpu_count']} CPUs, device "
                   f"{mach['device']}; measured {run.get('date', '')}; command `{run.get('command', '')}`.", ""]

@@ -21,7 +21,14 @@ from bench.experiments.perf.timing import MIN_EXTRA_STEPS, interleaved_marginals
 from bench.experiments.perf.workloads import bare_step, build_prior, images, problem, round_runner
 
 METHODS = ("csgm", "ilo", "ilo_unreg", "sgilo")
-SGILO_SCORE_BF16 = "sgilo[score-bf16]"  # SGILO with the score-bf16 speed setting (bench/priors/acceleration.py)
+
+
+def sgilo_column(setting: str) -> str:
+    """The column of SGILO timed under a speed setting (bench/priors/acceleration.py), e.g. sgilo[score-bf16]."""
+    return f"sgilo[{setting}]"
+
+
+SGILO_SCORE_BF16 = sgilo_column("score-bf16")
 
 
 @dataclass
@@ -62,29 +69,31 @@ def _cpu_model() -> str:
 
 
 def step_times(scale: str, device: torch.device, plan: StepPlan, method_names=METHODS, log=print,
-               score_bf16: bool = False) -> list[dict]:
+               sgilo_settings: tuple[str, ...] = ()) -> list[dict]:
     """Per-step seconds of every method round and of the bare generator step, measured interleaved (every
-    repeat kept), with each method's ratio to the bare step and SGILO's to ILO as bootstrap CIs. ``score_bf16``:
-    also SGILO with bf16 score networks (``sgilo[score-bf16]``), in the same interleaving."""
+    repeat kept), with each method's ratio to the bare step and SGILO's to ILO as bootstrap CIs.
+    ``sgilo_settings``: speed settings (BENCH_ACCEL values, e.g. "score-bf16") under which SGILO is also timed,
+    in the same interleaving, as columns ``sgilo[<setting>]``."""
     prior = build_prior(scale, device)
-    fast = build_prior(scale, device, "score-bf16") if score_bf16 else None
+    fast = {lab: build_prior(scale, device, lab) for lab in sgilo_settings}
     rows = []
     for B in plan.batches:
         prob = problem(prior, images(prior, B, scale))
-        fast_prob = problem(fast, images(fast, B, scale)) if fast is not None else None
+        fast_probs = {lab: problem(p, images(p, B, scale)) for lab, p in fast.items()}
         for r in plan.rounds:
             runners = {"bare_seconds": repeated(bare_step(prior, prob, r))}
             runners |= {m: round_runner(m, timing_params(m), r, prior, prob) for m in method_names
                         if not (m == "csgm" and r > 0)}
-            if fast is not None and r >= 1 and "sgilo" in method_names:
-                runners[SGILO_SCORE_BF16] = round_runner("sgilo", timing_params("sgilo"), r, fast, fast_prob)
+            if r >= 1 and "sgilo" in method_names:
+                for lab, p in fast.items():
+                    runners[sgilo_column(lab)] = round_runner("sgilo", timing_params("sgilo"), r, p, fast_probs[lab])
             reps = interleaved_marginals(runners, plan.short, plan.long, plan.repeats, device,
                                          min_extra=min(MIN_EXTRA_STEPS, plan.long - plan.short))
             row = {"scale": scale, "batch": B, "round": r, "short": plan.short, "long": plan.long, "repeats": reps,
                    "counts": _counts(prior, r),
                    **{k: statistics.median(v) for k, v in reps.items()},
                    "ratios": {m: ratio_ci(reps[m], reps["bare_seconds"]) for m in runners if m != "bare_seconds"}}
-            for m in ("sgilo", SGILO_SCORE_BF16):
+            for m in ["sgilo"] + [sgilo_column(lab) for lab in fast]:
                 if m in reps and "ilo" in reps:
                     row["ratios"][f"{m}/ilo"] = ratio_ci(reps[m], reps["ilo"])
             rows.append(row)
