@@ -137,9 +137,9 @@ def quality_table(models: list[tuple[Path, dict]]) -> list[str]:
 
 
 def reference_share_lines(models: list[tuple[Path, dict]]) -> list[str]:
-    """Does the data itself pass the class-share bar under the bars' decode? Held-out real states decoded the
-    same way are the reference: when they fall outside the range too, the bar measures the decode as well."""
-    from bench.scores.evaluate import CLASS_SHARE_RANGE
+    """Does the data itself pass the class-share and generator-FID bars under the bars' decode? Held-out real
+    states decoded the same way are the reference: when they fail too, the bar measures the decode as well."""
+    from bench.scores.evaluate import CLASS_SHARE_RANGE, FID_VS_GENERATOR
 
     lo_bar, hi_bar = CLASS_SHARE_RANGE
     out, seen = [], set()
@@ -152,7 +152,15 @@ def reference_share_lines(models: list[tuple[Path, dict]]) -> list[str]:
         out.append(f"- layer {ev['layer']}: held-out real states decoded the same way have class shares "
                    f"{min(v):.3f}-{max(v):.3f}, so the data itself {'meets' if ok else 'does NOT meet'} the "
                    f"{lo_bar:g}-{hi_bar:g} bar under this decode")
-    return ["", "The class-share bar checked on the data:", "", *out] if out else []
+    fid_seen = set()
+    for _, ev in models:  # the generator-FID bar applied to the real states themselves
+        if ev["layer"] in seen and "generator_samples" in ev and ev["layer"] not in fid_seen:
+            fid_seen.add(ev["layer"])
+            ratio = ev["real_states_decoded"]["fid_vs_test"] / max(ev["generator_samples"]["fid_vs_test"], 1e-12)
+            out.append(f"- layer {ev['layer']}: held-out real states decoded the same way have FID {ratio:.2f}x the "
+                       f"generator samples', so the data itself {'meets' if ratio <= FID_VS_GENERATOR else 'does NOT meet'}"
+                       f" the <= {FID_VS_GENERATOR:g}x bar under this decode")
+    return ["", "The class-share and generator-FID bars checked on the data:", "", *out] if out else []
 
 
 def mean_style_lines(models: list[tuple[Path, dict]]) -> list[str]:
