@@ -229,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--device", default="", help="cpu, cuda, ...; default $BENCH_DEVICE or auto")
     ev = sub.add_parser("evaluate", help="the Figure-4 grid and the statistics of one trained layer prior")
     ev.add_argument("--layer", type=int, required=True)
-    ev.add_argument("--samples", type=int, default=1000, help="Langevin samples and held-out states to decode")
+    ev.add_argument("--samples", type=int, default=1000, help="prior samples (each sampler of bench.scores.evaluate.SAMPLERS) and held-out states to decode")
     ins = sub.add_parser("install", help="make the trained prior the world's score model of its layer")
     ins.add_argument("--layer", type=int, required=True)
     cd = sub.add_parser("card", help="the model card (bars, training curves, Figure-4 grids) of every evaluated model")
