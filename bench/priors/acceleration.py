@@ -16,7 +16,15 @@ One setting, like the device: ``BENCH_ACCEL`` (comma-separated; empty = plain):
   An earlier version autocast the float32 network instead; it re-cast every weight on every call, which made
   round 1 (16 tokens) and B = 1 slower than plain (results/perf, 2026-11-30 run). Measured on the 2-core
   AVX512-BF16 CPU, layer-1 network forward alone: B = 2 1.81 -> 1.25 ms, B = 8 5.67 -> 2.89 ms; layer 0 at
-  B = 1 slightly slower (0.71 -> 0.77 ms: too small to gain).
+  B = 1 slightly slower (0.71 -> 0.77 ms: too small to gain);
+* ``score-graphs``: ``torch.compile`` of the score networks in mode "reduce-overhead" (CUDA graphs on a GPU),
+  for the launch-bound small score ViT SGILO evaluates twice per step (at B = 1 on a GPU its kernels are too
+  small to hide their launch latency); on a CPU it is compile's fusion only. Combines with ``score-bf16``.
+
+Measured in SGILO's steps (results/perf/perf.md, 2-core CPU, 2026-11-30, worst SGILO/ILO over B = 1-16 and
+rounds 1-2, goal 1.5x): plain 1.75x, score-bf16 1.61x, score-graphs 1.76x, both 1.55x (CI 1.49-1.58, 7 of 10
+settings met). At equal FLOP rates the floor would be 1.38x in round 2 (two 109-MFLOP score forwards next to a
+570-MFLOP generator step); at B <= 2 the small ViT runs below the generator's rate.
 """
 from __future__ import annotations
 
