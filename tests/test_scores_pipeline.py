@@ -65,6 +65,7 @@ def test_invert_train_install_for_a_world_defined_here(tmp_path):
     ev = json.loads((model / "evaluation_layer1.json").read_text())
     assert set(ev["eps_mse"]) == {"t=0.01", "t=0.1", "t=0.5"} and ev["trivial_eps_mse"] == 1.0
     assert (model / "langevin_layer1.png").exists() and "langevin_decoded" not in ev  # tiny has no quality measure
+    assert ev["decode_rgb"] == "own" and torch.load(model / "samples_layer1-pc.pt").shape[0] == ev["n_samples"]  # kept to re-decode
     assert [s for s, _ in ev["training"]["points"]] == [2, 4]  # the held-out curve, every --eval-every steps
     assert ScorePrior.load(model / "score_prior.pt").metadata["eval_on"] == "held-out states"
     # a named variant trains beside the default, and install picks the one asked for
@@ -122,3 +123,25 @@ def test_mean_style_decode_lets_the_state_decide():
     assert spread(mean) < 0.2 * spread(fresh)
     with pytest.raises(ValueError, match="fresh"):
         decode_states(g, h4, 1, torch.Generator(), "other")
+
+
+def test_layer_rgb_is_the_layers_own_term_of_the_skip_sum():
+    """Generator.layer_rgb gives the ToRGB term a layer adds to the skip sum: the whole sum at layer 0, the sum
+    minus the upsampled previous sum after; decode_states(rgb="own") starts the sum from it, "dropped" does not."""
+    import torch
+
+    from bench.priors.stylegan2 import Generator
+    from bench.scores.evaluate import decode_states
+
+    torch.manual_seed(0)
+    g = Generator(16, 8, 2, channels={4: 8, 8: 8, 16: 8}, img_channels=1).eval()
+    w = torch.randn(2, g.n_latent, 8)
+    noises = g.make_noise(2, generator=torch.Generator().manual_seed(1))
+    s0, s1 = g.split(w, noises, 0), g.split(w, noises, 1)
+    torch.testing.assert_close(g.layer_rgb(0, s0.features, w), s0.skip)
+    torch.testing.assert_close(g.layer_rgb(1, s1.features, w), s1.skip - g.to_rgbs[0].upsample(s0.skip))
+    own = decode_states(g, s1.features, 1, torch.Generator().manual_seed(2), rgb="own")
+    dropped = decode_states(g, s1.features, 1, torch.Generator().manual_seed(2), rgb="dropped")
+    assert own.shape == dropped.shape and not torch.allclose(own, dropped)
+    with pytest.raises(ValueError, match="rgb must be one of"):
+        decode_states(g, s1.features, 1, torch.Generator(), rgb="all")

@@ -331,6 +331,13 @@ class Generator(nn.Module):
             return state  # type: ignore[return-value]
         return LayerState(x, skip, end)
 
+    def layer_rgb(self, layer: int, features: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """Layer ``layer``'s own ToRGB output for its feature map (the skip sum's term that the layer adds, without
+        the upsampled sum of the layers before): all of the image a state determines up to its layer."""
+        if layer == 0:
+            return self.to_rgb1(features, w[:, 1])
+        return self.to_rgbs[layer - 1](features, w[:, 2 * layer + 1])
+
     def split(self, w: torch.Tensor, noises: Sequence[torch.Tensor | None] | None, layer: int) -> LayerState:
         """The state after ``layer`` (what ILO optimises in the following round)."""
         return self.synthesis(w, noises, start=0, end=layer)

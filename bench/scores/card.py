@@ -70,6 +70,14 @@ def bars_table(models: list[tuple[Path, dict]], installed: dict[str, bool]) -> l
     return lines
 
 
+def decode_line(models: list[tuple[Path, dict]]) -> str:
+    """How the evaluations decoded states (evaluations before the field existed dropped the RGB sum)."""
+    kinds = sorted({ev.get("decode_rgb", "dropped") for _, ev in models})
+    text = {"dropped": "the RGB skip sum restarted after the state's layer, as the rounds do",
+            "own": "the RGB skip sum started from the state's own ToRGB term"}
+    return "; ".join(text[k] for k in kinds)
+
+
 def sampler_lines(models: list[tuple[Path, dict]]) -> str:
     """What the bars' sampler is, from the evaluations (bench/scores/evaluate.py SAMPLERS says why)."""
     from bench.scores.evaluate import SAMPLERS
@@ -273,9 +281,9 @@ def write_card(prior: str, store: Path, results: Path) -> Path:
              "quantiles to [0, 1]; `one pair` is the official single min/max pair.", "",
              "## Bars", "",
              f"Measured by `python -m bench.scores evaluate` on {n} samples of each layer prior decoded by the rest "
-             "of the generator with a fresh style and noise (the skip sum of earlier layers dropped, as the rounds "
-             "do), against the held-out real states decoded the same way and ordinary generator samples, all of the "
-             "same n. " + sampler_lines(models), "",
+             f"of the generator with a fresh style and noise ({decode_line(models)}), against the held-out real "
+             "states decoded the same way and ordinary generator samples, all of the same n. " + sampler_lines(models),
+             "",
              *bars_table(models, installed), "",
              "## Training and noise prediction", "",
              "eps MSE: E|eps(y_t, t) - z|^2 on held-out states (the trivial predictor 0 scores 1.0; in brackets, the best "

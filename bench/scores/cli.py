@@ -177,7 +177,7 @@ def run_evaluate(a: argparse.Namespace) -> int:
         if not path.exists():
             print(f"{path} is missing: run `python -m bench.scores {stage} --prior {a.prior}` first", file=sys.stderr)
             return 2
-    res = evaluate_layer(a.prior, a.layer, score, heldout, score.parent, n=a.samples)
+    res = evaluate_layer(a.prior, a.layer, score, heldout, score.parent, n=a.samples, rgb=a.decode_rgb)
     print(json.dumps({k: v for k, v in res.items() if k != "training"}, indent=1))
     return 0
 
@@ -230,6 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="the Figure-4 grid and the statistics of one trained layer prior")
     ev.add_argument("--layer", type=int, required=True)
     ev.add_argument("--samples", type=int, default=1000, help="prior samples (each sampler of bench.scores.evaluate.SAMPLERS) and held-out states to decode")
+    from bench.scores.evaluate import BAR_DECODE_RGB, DECODE_RGB
+
+    ev.add_argument("--decode-rgb", choices=DECODE_RGB, default=BAR_DECODE_RGB,
+                    help="decode each state with its own ToRGB term ('own', the bars') or with the RGB sum restarted "
+                         "after it, as the rounds do ('dropped')")
     ins = sub.add_parser("install", help="make the trained prior the world's score model of its layer")
     ins.add_argument("--layer", type=int, required=True)
     cd = sub.add_parser("card", help="the model card (bars, training curves, Figure-4 grids) of every evaluated model")

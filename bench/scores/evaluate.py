@@ -37,18 +37,28 @@ def mean_styles(g, n: int, n_fit: int = 10_000, seed: int = 12) -> torch.Tensor:
 
 
 @torch.no_grad()
-def decode_states(g, h: torch.Tensor, layer: int, gen: torch.Generator, style: str = "fresh") -> torch.Tensor:
-    """The rest of the generator from ``layer``; the skip (RGB) sum of the layers before is dropped, as
-    ILO/SGILO's rounds do (a sampled state has none). ``style``: "fresh" = an ordinary style per image (the
-    bars' decode), "mean" = the average style for every image, so that the later layers add as little
-    content of their own as the generator allows (a diagnostic: does the decode or the state decide the class?)."""
+def decode_states(g, h: torch.Tensor, layer: int, gen: torch.Generator, style: str = "fresh",
+                  rgb: str = "dropped") -> torch.Tensor:
+    """The rest of the generator from ``layer``. ``rgb``: "dropped" = the RGB skip sum restarts after the layer,
+    as ILO/SGILO's rounds do (the state's own ToRGB term and the layers' before are lost); "own" = the sum starts
+    from the state's own ToRGB term (``Generator.layer_rgb``), all of the image the state determines (only the
+    terms of the layers before it are missing). ``style``: "fresh" = an ordinary style per image (the bars'
+    decode), "mean" = the average style for every image, so that the later layers add as little content of their
+    own as the generator allows (a diagnostic: does the decode or the state decide the class?)."""
     from bench.priors.stylegan2 import LayerState
 
     n = len(h)
     if style not in ("fresh", "mean"):
         raise ValueError(f"style must be 'fresh' or 'mean', got {style!r}")
+    if rgb not in DECODE_RGB:
+        raise ValueError(f"rgb must be one of {DECODE_RGB}, got {rgb!r}")
     w = ordinary_styles(g, n, gen) if style == "fresh" else mean_styles(g, n)
-    return g.resume(LayerState(h, None, layer), w, g.make_noise(n, generator=gen), skip_mode="official").clamp(-1, 1)
+    skip = g.layer_rgb(layer, h, w) if rgb == "own" else None
+    return g.resume(LayerState(h, skip, layer), w, g.make_noise(n, generator=gen),
+                    skip_mode="exact" if rgb == "own" else "official").clamp(-1, 1)
+
+
+DECODE_RGB = ("dropped", "own")
 
 
 # The samplers of the decoded-sample statistics. "pc" (the bars'): score_sde's predictor-corrector sampler, a
@@ -74,7 +84,7 @@ def langevin_states(sp, n: int, gen: torch.Generator, batch: int = 250, sampler:
 
 
 def langevin_images(sp, g, n: int, seed: int, batch: int = 250, keep: list | None = None,
-                    sampler: str = BAR_SAMPLER) -> torch.Tensor:
+                    sampler: str = BAR_SAMPLER, rgb: str = "dropped") -> torch.Tensor:
     """Samples of the layer decoded by the generator (in chunks of ``batch``); the states themselves
     are appended to ``keep`` when given (to decode them a second way without sampling again)."""
     gen = torch.Generator().manual_seed(seed)
@@ -83,7 +93,7 @@ def langevin_images(sp, g, n: int, seed: int, batch: int = 250, keep: list | Non
         h = langevin_states(sp, min(batch, n - i), gen, sampler=sampler)
         if keep is not None:
             keep.append(h)
-        out.append(decode_states(g, h, sp.layer, gen))
+        out.append(decode_states(g, h, sp.layer, gen, rgb=rgb))
     return torch.cat(out)
 
 
@@ -146,8 +156,15 @@ def training_curve(log: Path, tail: float = 0.25) -> dict:
     return {"points": pts, "tail_fraction": tail, "relative_change_over_tail": round(change, 4)}
 
 
+# The bars' decode keeps the state's own ToRGB term (decode_states rgb="own"). Until 2026-11-30 it dropped it,
+# as the rounds do; then the real held-out states themselves failed two bars (layer 1: FID 5.03x the generator's,
+# class shares 3.7-12.8%), while with their own RGB term they pass every bar (layer 1: FID 6.62 -> 1.63x, shares
+# 7.0-12.3%; layer 0: 11.35, 5.75-14.25%), i.e. the dropped term, not the states, failed them.
+BAR_DECODE_RGB = "own"
+
+
 def evaluate_layer(prior_name: str, layer: int, score_file: Path, heldout: Path, out: Path, n: int = 1000,
-                   seed: int = 0) -> dict:
+                   seed: int = 0, rgb: str = BAR_DECODE_RGB) -> dict:
     """Every figure of this module for one trained layer prior; writes ``out/evaluation_layer<k>.json`` and
     the Figure-4 grid ``out/langevin_layer<k>.png``."""
     from bench.core.io import atomic_write_json
@@ -162,16 +179,17 @@ def evaluate_layer(prior_name: str, layer: int, score_file: Path, heldout: Path,
     n = min(n, len(real))  # every compared image set has the same n (FID is biased upwards at small n)
     gen = torch.Generator().manual_seed(seed)
     states: list[torch.Tensor] = []
-    samples = langevin_images(sp, g, n, seed, keep=states)
-    others = {name: langevin_images(sp, g, n, seed, sampler=name) for name in SAMPLERS if name != BAR_SAMPLER}
-    real_decoded = decode_states(g, real[:n], layer, gen)
+    samples = langevin_images(sp, g, n, seed, keep=states, rgb=rgb)
+    others = {name: langevin_images(sp, g, n, seed, sampler=name, rgb=rgb) for name in SAMPLERS if name != BAR_SAMPLER}
+    torch.save(torch.cat(states), out / f"samples_layer{layer}-{BAR_SAMPLER}.pt")  # to decode again without sampling
+    real_decoded = decode_states(g, real[:n], layer, gen, rgb=rgb)
     save_grid(samples, out / f"langevin_layer{layer}.png")
     for name, imgs in others.items():
         save_grid(imgs, out / f"langevin_layer{layer}-{name}.png")
     save_grid(real_decoded, out / f"real_states_layer{layer}.png")
     res = {"prior": prior_name, "layer": layer, "score_file": str(score_file), "n_samples": n,
            "n_heldout_states": len(real), "architecture": sp.config.to_dict(),
-           "sampler": {"name": BAR_SAMPLER, **SAMPLERS[BAR_SAMPLER]},
+           "sampler": {"name": BAR_SAMPLER, **SAMPLERS[BAR_SAMPLER]}, "decode_rgb": rgb,
            "normalisation": "per channel" if isinstance(sp.norm_min, list) else "one pair",
            **eps_errors(sp, real, train=train_states), "training": training_curve(score_file.parent / "log.jsonl")}
     quality = get_world(prior_name).quality_stats
@@ -181,10 +199,11 @@ def evaluate_layer(prior_name: str, layer: int, score_file: Path, heldout: Path,
         res["generator_samples"] = quality(generator_images(g, n, seed + 1))  # same n: FID is biased by n
         if train_states is not None:  # the control: a Gaussian with the training states' moments, decoded alike
             states_g = gaussian_states(train_states, n, gen)
-            res["gaussian_decoded"] = quality(decode_states(g, states_g, layer, gen))
+            res["gaussian_decoded"] = quality(decode_states(g, states_g, layer, gen, rgb=rgb))
         # diagnostic, not a bar: the same states decoded with the average style for every later layer
-        res["mean_style_decode"] = {"langevin_decoded": quality(decode_states(g, torch.cat(states), layer, gen, "mean")),
-                                    "real_states_decoded": quality(decode_states(g, real[:n], layer, gen, "mean"))}
+        res["mean_style_decode"] = {
+            "langevin_decoded": quality(decode_states(g, torch.cat(states), layer, gen, "mean", rgb=rgb)),
+            "real_states_decoded": quality(decode_states(g, real[:n], layer, gen, "mean", rgb=rgb))}
     res["bars"] = score_bars(res)
     if quality is not None:  # the other samplers' decoded samples, and the bars they would give
         res["other_samplers"] = {}
