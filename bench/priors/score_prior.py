@@ -136,7 +136,7 @@ class ScorePrior(_NormalizedSpace, nn.Module):
             # a CUDA-graph replay reuses its output buffer: mark the new step, and copy the output out
             torch.compiler.cudagraph_mark_step_begin()
             return self._compiled[key](x, tv).float().clone()
-        return net(x, tv).float() if self.bf16 else net(x, tv)
+        return net(x, tv).float()  # a no-op for the float32 network
 
     def _bf16_model(self, device: torch.device) -> ScoreViT:
         """The stored bf16 copy of the network on ``device`` (rebuilt after the float32 network moved)."""

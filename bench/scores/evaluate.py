@@ -181,7 +181,8 @@ def evaluate_layer(prior_name: str, layer: int, score_file: Path, heldout: Path,
     states: list[torch.Tensor] = []
     samples = langevin_images(sp, g, n, seed, keep=states, rgb=rgb)
     others = {name: langevin_images(sp, g, n, seed, sampler=name, rgb=rgb) for name in SAMPLERS if name != BAR_SAMPLER}
-    torch.save(torch.cat(states), out / f"samples_layer{layer}-{BAR_SAMPLER}.pt")  # to decode again without sampling
+    sampled = torch.cat(states)
+    torch.save(sampled, out / f"samples_layer{layer}-{BAR_SAMPLER}.pt")  # to decode again without sampling
     real_decoded = decode_states(g, real[:n], layer, gen, rgb=rgb)
     save_grid(samples, out / f"langevin_layer{layer}.png")
     for name, imgs in others.items():
@@ -202,7 +203,7 @@ def evaluate_layer(prior_name: str, layer: int, score_file: Path, heldout: Path,
             res["gaussian_decoded"] = quality(decode_states(g, states_g, layer, gen, rgb=rgb))
         # diagnostic, not a bar: the same states decoded with the average style for every later layer
         res["mean_style_decode"] = {
-            "langevin_decoded": quality(decode_states(g, torch.cat(states), layer, gen, "mean", rgb=rgb)),
+            "langevin_decoded": quality(decode_states(g, sampled, layer, gen, "mean", rgb=rgb)),
             "real_states_decoded": quality(decode_states(g, real[:n], layer, gen, "mean", rgb=rgb))}
     res["bars"] = score_bars(res)
     if quality is not None:  # the other samplers' decoded samples, and the bars they would give
