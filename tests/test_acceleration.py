@@ -120,3 +120,22 @@ def test_score_graphs_matches_the_plain_score_network():
     torch.testing.assert_close(first, ref, atol=1e-4 * float(ref.abs().max()), rtol=0)
     assert not torch.equal(first, second)
     torch.testing.assert_close(first, ref, atol=1e-4 * float(ref.abs().max()), rtol=0)  # not overwritten
+
+
+def test_score_graphs_compiles_the_whole_hot_step_with_the_same_noise():
+    """Under score-graphs SGILO's hot step (corrector and predictor, both score forwards) runs as one compiled
+    graph taking its two noises as inputs; it draws them in the plain path's order, so the guidance delta
+    matches the plain one to float32 reordering (1e-4 of its scale), for both layers and two batch sizes."""
+    from bench.priors.samplers import hot_delta
+    from methods._core import PerImageRNG
+
+    plain = load_prior("embedded", acceleration="")
+    fast = load_prior("embedded", acceleration="score-graphs")
+    for k, s in plain.scores.items():
+        for b in (1, 3):
+            h = torch.randn(b, *s.config.shape, generator=torch.Generator().manual_seed(10 * k + b))
+            ref = hot_delta(s, h, snr=1e-4, t=0.01, generator=PerImageRNG(range(b), "cpu"))
+            out = hot_delta(fast.scores[k], h, snr=1e-4, t=0.01, generator=PerImageRNG(range(b), "cpu"))
+            assert ref.abs().max() > 0
+            torch.testing.assert_close(out, ref, atol=1e-4 * float(ref.abs().max()), rtol=0)
+    assert any(key[0] == "hot_step" for key in fast.scores[1]._compiled)

@@ -10,7 +10,9 @@ import torch
 import torch.nn.functional as F
 
 from bench.priors.samplers import (
+    ald_corrector_step,
     annealed_langevin,
+    euler_maruyama_step,
     hot_delta,
     hot_pc_sampler,
     pc_sampler,
@@ -171,6 +173,22 @@ def test_hot_sampler_official_coefficients_and_moves_toward_mode():
     assert (d5.flatten(1).norm(dim=1) > delta.flatten(1).norm(dim=1)).all()
     # textbook SGLD term: the small-t score in original space, over the temperature
     assert torch.allclose(sgld_prior_term(ref, h, t=0.01, temperature=2.0), ref.score(h, 0.01) / 2.0)
+
+
+def test_hot_sampler_draws_its_noise_in_the_steps_order():
+    """The hot sampler draws each step's two noises before the step (so a compiled step can take them as
+    inputs): the same draws, in the same order, as running the corrector and the predictor one after the other
+    on one generator, over several steps."""
+    mu, sig = _gaussian()
+    ref = GaussianScorePrior((mu + 1) / 4, sig / 4, norm_min=-1.0, norm_max=3.0)
+    sde, y = ref.sde, torch.randn(3, *mu.shape[1:], generator=torch.Generator().manual_seed(2))
+    out = hot_pc_sampler(ref.score_normalized, sde, y, steps=3, snr=5e-3, generator=torch.Generator().manual_seed(7))
+    g, x, tv = torch.Generator().manual_seed(7), y, torch.full((3,), 0.01)
+    for _ in range(3):
+        x, _ = ald_corrector_step(ref.score_normalized, sde, x, tv, 5e-3, g)
+        x, x_mean = euler_maruyama_step(ref.score_normalized, sde, x, tv, 1.0 / sde.N, g)
+    torch.testing.assert_close(out, x_mean, rtol=0, atol=1e-6)
+    assert not torch.equal(out, y)
 
 
 @pytest.mark.parametrize("predictor,corrector", [("euler_maruyama", "langevin"), ("reverse_diffusion", "ald")])

@@ -48,11 +48,13 @@ def _bb(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------- single steps
 def ald_corrector_step(score_fn: ScoreFn, sde: VPSDE, x: torch.Tensor, t: torch.Tensor, snr: float,
-                       generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """score_sde ``AnnealedLangevinDynamics``: x += eps score + sqrt(2 eps) z, eps = (snr std)^2 2 alpha."""
+                       generator: torch.Generator | None = None, z: torch.Tensor | None = None
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """score_sde ``AnnealedLangevinDynamics``: x += eps score + sqrt(2 eps) z, eps = (snr std)^2 2 alpha.
+    ``z`` given: that noise instead of a draw (so a compiled step can take its noise as an input)."""
     step = _bb((snr * sde.marginal_std(t)) ** 2 * 2 * sde.discrete_alpha(t), x)
     x_mean = x + step * score_fn(x, t)
-    return x_mean + torch.sqrt(2 * step) * randn_like(x, generator), x_mean
+    return x_mean + torch.sqrt(2 * step) * (randn_like(x, generator) if z is None else z), x_mean
 
 
 def langevin_corrector_step(score_fn: ScoreFn, sde: VPSDE, x: torch.Tensor, t: torch.Tensor, snr: float,
@@ -80,12 +82,13 @@ def langevin_corrector_step(score_fn: ScoreFn, sde: VPSDE, x: torch.Tensor, t: t
 
 
 def euler_maruyama_step(score_fn: ScoreFn, sde: VPSDE, x: torch.Tensor, t: torch.Tensor, dt: float,
-                        generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                        generator: torch.Generator | None = None, z: torch.Tensor | None = None
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
     """One reverse-time Euler-Maruyama step of size dt > 0 (from t to t - dt):
-    x_mean = x + (1/2 beta x + beta score) dt; x = x_mean + sqrt(beta dt) z."""
+    x_mean = x + (1/2 beta x + beta score) dt; x = x_mean + sqrt(beta dt) z (``z`` given: that noise)."""
     beta = _bb(sde.beta(t), x)
     x_mean = x + (0.5 * beta * x + beta * score_fn(x, t)) * dt
-    return x_mean + torch.sqrt(beta * dt) * randn_like(x, generator), x_mean
+    return x_mean + torch.sqrt(beta * dt) * (randn_like(x, generator) if z is None else z), x_mean
 
 
 def reverse_diffusion_step(score_fn: ScoreFn, sde: VPSDE, x: torch.Tensor, t: torch.Tensor, dt: float,
@@ -114,18 +117,34 @@ def diffuse(sde: VPSDE, x0: torch.Tensor, t: float | torch.Tensor,
 
 
 # ----------------------------------------------------------------------------- (a) the hot sampler
+def hot_pc_step(score_fn: ScoreFn, sde: VPSDE, x: torch.Tensor, t: torch.Tensor, snr: float,
+                z_corr: torch.Tensor, z_pred: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step of the hot sampler with its two noises given: ALD corrector, then an Euler-Maruyama predictor
+    with dt = 1/N, both at the fixed time t. Returns (x, x_mean). Pure, so ``score-graphs`` compiles it whole."""
+    x, _ = ald_corrector_step(score_fn, sde, x, t, snr, z=z_corr)
+    return euler_maruyama_step(score_fn, sde, x, t, 1.0 / sde.N, z=z_pred)
+
+
+HotStep = Callable[[torch.Tensor, torch.Tensor, float, torch.Tensor, torch.Tensor],
+                   tuple[torch.Tensor, torch.Tensor]]  # (x, t, snr, z_corr, z_pred) -> (x, x_mean)
+
+
 @torch.no_grad()
 def hot_pc_sampler(score_fn: ScoreFn, sde: VPSDE, x: torch.Tensor, *, steps: int = 1, snr: float = 1e-4,
-                   t: float = 0.01, generator: torch.Generator | None = None) -> torch.Tensor:
+                   t: float = 0.01, generator: torch.Generator | None = None,
+                   step_fn: HotStep | None = None) -> torch.Tensor:
     """The official ``hot_pc_sampler`` (the official SGILO code): ``steps`` x (ALD corrector, then an
     Euler-Maruyama predictor with dt = 1/N), all at the FIXED time t; returns the last
     predictor's x_mean (no final noise). Official values: snr 1e-4 and 1 step for
-    latent/layer1-3, snr 5e-3 and 5 steps for syn_layer3."""
+    latent/layer1-3, snr 5e-3 and 5 steps for syn_layer3. ``step_fn`` replaces :func:`hot_pc_step` (e.g. a
+    compiled one); the noises are drawn in the same order either way (corrector's, then predictor's)."""
     tv = _tvec(t, x)
     x_mean = x
+    step_fn = step_fn or (lambda x_, t_, snr_, z1, z2: hot_pc_step(score_fn, sde, x_, t_, snr_, z1, z2))
     for _ in range(steps):
-        x, _ = ald_corrector_step(score_fn, sde, x, tv, snr, generator)
-        x, x_mean = euler_maruyama_step(score_fn, sde, x, tv, 1.0 / sde.N, generator)
+        z_corr = randn_like(x, generator)
+        z_pred = randn_like(x, generator)
+        x, x_mean = step_fn(x, tv, snr, z_corr, z_pred)
     return x_mean
 
 
@@ -136,7 +155,8 @@ def hot_delta(prior, h: torch.Tensor, *, steps: int = 1, snr: float = 1e-4, t: f
     SGILO then does ``h += temperature * delta + noise_temp * N(0, I)`` after its Adam step."""
     y = prior.normalize(h.detach())
     return prior.denormalize(hot_pc_sampler(prior.score_normalized, prior.sde, y, steps=steps, snr=snr, t=t,
-                                            generator=generator)) - h.detach()
+                                            generator=generator, step_fn=getattr(prior, "hot_step", None))
+                             ) - h.detach()
 
 
 # ----------------------------------------------------------------------------- (d) the SGLD score term
