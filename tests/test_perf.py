@@ -119,6 +119,34 @@ def test_report_states_goals_from_the_figures(tmp_path):
     assert "default sweep: 8.0 min, peak RSS 533 MB" in text
 
 
+def test_report_states_the_gpu_goals_and_what_no_run_measured(tmp_path):
+    """The issue's GPU goals stand at the top of the report: "not measured" with no GPU run; judged on the CIs
+    (SGILO/ILO at B = 1 under 1.2x; the optimised 1024 path at B = 8 at least 2x the plain one) when there is."""
+    cpu = {"machine": {"device": "cpu", "cpu": "test cpu", "torch": "x", "torch_threads": 2, "cpu_count": 2},
+           "steps": [{"scale": "embedded", "batch": 1, "round": 1, "bare_seconds": 0.01, "ilo": 0.011,
+                      "sgilo": 0.013}]}
+    (tmp_path / "perf_cpu.json").write_text(json.dumps(cpu))
+    text = report.write(tmp_path).read_text()
+    assert "- embedded, B = 1: SGILO step / ILO step <= 1.2x: not measured" in text
+    assert "- 1024, B = 8: image-steps/s of the optimised settings / plain >= 2x (reconstructions within " \
+           "tolerance): not measured" in text
+    assert "fraction of the memory-bandwidth limit >= 70%: not measured" in text
+    gpu = {"machine": {"device": "cuda", "cpu": "c", "gpu": "test gpu", "torch": "x", "torch_threads": 2,
+                       "cpu_count": 2},
+           "steps": [{"scale": "ffhq-arch", "batch": 1, "round": 2, "bare_seconds": 0.02, "ilo": 0.021,
+                      "sgilo": 0.024, "ratios": {"sgilo/ilo": {"ratio": 1.14, "ci": [1.1, 1.18], "failed": ""}}},
+                     {"scale": "ffhq-arch", "batch": 8, "round": 2, "bare_seconds": 0.1, "ilo": 0.11,
+                      "sgilo": 0.12, "ratios": {"sgilo/ilo": {"ratio": 1.09, "ci": [1.05, 1.3], "failed": ""}}}],
+           "acceleration": [{"scale": "ffhq-arch", "batch": 8, "method": "ilo", "round": 2, "setting": "bf16,compile",
+                             "step_seconds": 0.05, "speedup": {"ratio": 2.2, "ci": [1.9, 2.4], "failed": ""},
+                             "recon_mean_abs_diff": 3e-3, "reference_mse": 0.01}]}
+    (tmp_path / "perf_gpu.json").write_text(json.dumps(gpu))
+    text = report.write(tmp_path).read_text()
+    assert "- ffhq-arch, B = 1: SGILO step / ILO step <= 1.2x: gpu: plain: worst 1.14x (1.10-1.18) (B=1, round 2)" \
+           in text and "(1/1 settings met)" in text  # the B = 8 row is not judged by the B = 1 goal
+    assert "best 2.20x (1.90-2.40) (bf16,compile, gpu, reconstruction difference 3.0e-03): undecided" in text
+
+
 def test_glibc_malloc_tuning_is_applied_and_can_be_turned_off(monkeypatch):
     import sys
 

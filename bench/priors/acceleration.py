@@ -17,14 +17,21 @@ One setting, like the device: ``BENCH_ACCEL`` (comma-separated; empty = plain):
   round 1 (16 tokens) and B = 1 slower than plain (results/perf, 2026-11-30 run). Measured on the 2-core
   AVX512-BF16 CPU, layer-1 network forward alone: B = 2 1.81 -> 1.25 ms, B = 8 5.67 -> 2.89 ms; layer 0 at
   B = 1 slightly slower (0.71 -> 0.77 ms: too small to gain);
-* ``score-graphs``: ``torch.compile`` of the score networks in mode "reduce-overhead" (CUDA graphs on a GPU),
-  for the launch-bound small score ViT SGILO evaluates twice per step (at B = 1 on a GPU its kernels are too
-  small to hide their launch latency); on a CPU it is compile's fusion only. Combines with ``score-bf16``.
+* ``score-graphs``: ``torch.compile`` of SGILO's whole hot step (the corrector and predictor with both score
+  forwards and the arithmetic between them, its two noises passed in, so the draws are the plain path's) and of
+  the score networks elsewhere. On a GPU mode "reduce-overhead" (CUDA graphs: the small ViT is launch-bound at
+  B = 1); on a CPU a frozen inductor graph (weights as constants, fused elementwise work, C++ wrapper: one guard
+  check per step). Combines with ``score-bf16``. An earlier version compiled the network alone with compile's
+  default CPU options: no gain, because the step's time went to per-call overhead around the two forwards.
 
 Measured in SGILO's steps (results/perf/perf.md, 2-core CPU, 2026-11-30, worst SGILO/ILO over B = 1-16 and
-rounds 1-2, goal 1.5x): plain 1.75x, score-bf16 1.61x, score-graphs 1.76x, both 1.55x (CI 1.49-1.58, 7 of 10
-settings met). At equal FLOP rates the floor would be 1.38x in round 2 (two 109-MFLOP score forwards next to a
-570-MFLOP generator step); at B <= 2 the small ViT runs below the generator's rate.
+rounds 1-2, goal 1.5x on the 95% CI): plain 1.81x (1.71-1.93), score-bf16 1.72x, score-graphs 1.65x, both 1.50x
+(1.34-1.61; 8 of 10 settings met, B = 1 round 2 undecided). A shorter run of the same sections an hour earlier, on
+a quieter host, gave both 1.43x (1.38-1.48, 10 of 10 met): the host's speed drifts by about 20% between runs. At
+equal FLOP rates the floor would be 1.38x in round 2 (two 109-MFLOP score forwards next to a 570-MFLOP generator
+step); at B <= 2 the small ViT runs below the generator's rate, and inside a step it runs about 1 ms slower than
+in a loop of its own (measured; caches or threads shared with the generator's backward are a likely cause, not
+a measured one).
 """
 from __future__ import annotations
 

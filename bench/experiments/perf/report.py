@@ -5,7 +5,10 @@ import json
 from pathlib import Path
 
 GOALS = {"overhead": 1.10, "sgilo_vs_ilo": 1.5, "batch8_cpu": 1.3, "batch8_gpu": 5.0, "sweep_minutes": 8.0,
-         "sweep_rss_gib": 3.0}
+         "sweep_rss_gib": 3.0,
+         # the GPU goals of the performance issue: SGILO at B = 1 (embedded and 1024), the optimised 1024 path at
+         # B = 8 against the plain one, and the memory-bandwidth fraction it reaches there
+         "sgilo_vs_ilo_gpu_b1": 1.2, "speedup_1024_b8": 2.0, "bandwidth_1024_b8": 0.70}
 
 
 def _ms(x: float | None) -> str:
@@ -128,6 +131,59 @@ def _ratio_goal(rows: list[dict], key: str, what: str, limit: float) -> list[str
             f"the 95% CI: {overall} ({sum(v == 'met' for v in verdicts)}/{len(verdicts)} settings met)"]
 
 
+def gpu_goals(runs: dict[str, dict]) -> list[str]:
+    """The issue's three GPU goals over every GPU run in the folder, each "not measured" where no run has it."""
+    gpu = {n: r for n, r in runs.items() if r["machine"]["device"].startswith("cuda")}
+    out = []
+    for scale in ("embedded", "ffhq-arch"):
+        lines = [f"{n}: " + line[2:] for n, r in gpu.items()
+                 for line in _sgilo_b1_goal([x for x in r.get("steps", []) if x["scale"] == scale])]
+        out += [f"- {scale}, B = 1: SGILO step / ILO step <= {GOALS['sgilo_vs_ilo_gpu_b1']:.1f}x: "
+                + ("; ".join(lines) if lines else "not measured")]
+    speed = [(n, a) for n, r in gpu.items() for a in r.get("acceleration") or []
+             if a["scale"] == "ffhq-arch" and a["batch"] == 8 and a.get("speedup", {}).get("ratio")]
+    if speed:
+        from bench.experiments.perf.timing import judge
+
+        n, best = max(speed, key=lambda x: x[1]["speedup"]["ratio"])
+        out.append(f"- 1024, B = 8: image-steps/s of the optimised settings / plain >= {GOALS['speedup_1024_b8']:.0f}x:"
+                   f" best {_ratio_ci(best['speedup'])} ({best['setting']}, {n}, reconstruction difference "
+                   f"{best['recon_mean_abs_diff']:.1e}): {judge(best['speedup'], GOALS['speedup_1024_b8'], True)}")
+    else:
+        out.append(f"- 1024, B = 8: image-steps/s of the optimised settings / plain >= {GOALS['speedup_1024_b8']:.0f}x "
+                   "(reconstructions within tolerance): not measured")
+    fracs = [(n, f) for n, r in gpu.items() for f in _bandwidth_fractions(r, "ffhq-arch", 8)]
+    out.append(f"- 1024, B = 8: fraction of the memory-bandwidth limit >= {GOALS['bandwidth_1024_b8']:.0%}: " + (
+        "best {:.0%} ({}): {}".format(max(fracs, key=lambda x: x[1])[1], max(fracs, key=lambda x: x[1])[0],
+                                      "met" if max(f for _, f in fracs) >= GOALS["bandwidth_1024_b8"] else "NOT met")
+        + " (plain path only: no optimised-path row)" if fracs else "not measured"))
+    return out
+
+
+def _sgilo_b1_goal(rows: list[dict]) -> list[str]:
+    b1 = [r for r in rows if r["batch"] == 1 and r["round"] >= 1]
+    out = _ratio_goal(b1, "sgilo/ilo", "plain", GOALS["sgilo_vs_ilo_gpu_b1"])
+    for col in sgilo_columns(b1):
+        out += _ratio_goal(b1, f"{col}/ilo", col[6:-1], GOALS["sgilo_vs_ilo_gpu_b1"])
+    return out
+
+
+def _bandwidth_fractions(run: dict, scale: str, batch: int) -> list[float]:
+    from bench.experiments.perf.roofline import limit_fractions
+
+    peaks = run.get("peaks")
+    if not peaks:
+        return []
+    out = []
+    for r in run.get("steps", []):
+        if r["scale"] == scale and r["batch"] == batch and "counts" in r:
+            for what in ("bare_seconds", "ilo", "sgilo"):
+                if r.get(what):
+                    f = limit_fractions(r["counts"], batch / r[what], peaks)["bytes_fraction"]
+                    out += [f] if f is not None else []
+    return out
+
+
 def _sweep_goal(run: dict) -> list[str]:
     out = []
     sw = run.get("sweep")
@@ -223,7 +279,9 @@ def render(runs: dict[str, dict]) -> str:
              "ratio of medians with a paired bootstrap 95% CI; a goal is met only when its CIs lie under the limit. "
              "'bare fwd+bwd' is the generator's forward from the optimised variables plus the measurement loss and its "
              "backward, nothing else: the floor of an optimisation step. ffhq-arch = the 1024 FFHQ architecture and "
-             "official-size score networks with random weights (speed only).", ""]
+             "official-size score networks with random weights (speed only).", "",
+             "## GPU goals", "", "Over every GPU run below (`scripts/gpu_bench.sh` measures them in a few minutes "
+             "whenever a GPU is lent; a goal no run has measured says so).", ""] + gpu_goals(runs) + [""]
     for name, run in runs.items():
         mach = run["machine"]
         methods = [m for m in ("csgm", "ilo", "ilo_unreg", "sgilo") if any(m in r for r in run.get("steps", []))]
