@@ -223,6 +223,18 @@ def test_annealed_langevin_and_naturalisation():
     assert (out.mean(0) - mu[0]).abs().mean() < (h0.mean(0) - mu[0]).abs().mean() / 3
 
 
+def test_per_channel_standard_normalisation_centres_each_channel_at_std_one_half():
+    """``per_channel_standard``: in the network's space every channel has mean 0 and std 0.5 (score_sde's image
+    scale), however different the channels' raw scales and offsets."""
+    scale, offset = torch.tensor([0.1, 1.0, 7.0]).view(1, 3, 1, 1), torch.tensor([-3.0, 0.0, 5.0]).view(1, 3, 1, 1)
+    data = offset + scale * torch.randn(2000, 3, 4, 4, generator=torch.Generator().manual_seed(0)) ** 3
+    lo, hi = norm_stats(data, "per_channel_standard")
+    y = ScorePrior(ScoreViT(ScoreViTConfig(channels=3, height=4, width=4, dim=8, depth=1, heads=1, dim_head=8,
+                                           mlp_ratio=1)), norm_min=lo, norm_max=hi).normalize(data)
+    torch.testing.assert_close(y.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-4, rtol=0)
+    torch.testing.assert_close(y.std(dim=(0, 2, 3)), torch.full((3,), 0.5), atol=1e-3, rtol=0)
+
+
 # ----------------------------------------------------------------------------- training correctness
 @pytest.mark.parametrize("stats,time_conditioning", [("global", "official"), ("per_channel", "adaln")])
 def test_dsm_training_learns_the_gaussian_score(tmp_path, stats, time_conditioning):

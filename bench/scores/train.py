@@ -43,7 +43,7 @@ from bench.priors.sde import VPSDE, batch_broadcast
 from bench.priors.stylegan2 import Generator
 
 WEIGHTINGS = ("none", "likelihood", "likelihood_is")
-STATS = ("official", "global", "percentile", "per_channel")
+STATS = ("official", "global", "percentile", "per_channel", "per_channel_standard")
 
 
 # ----------------------------------------------------------------------------- loss
@@ -137,6 +137,11 @@ def norm_stats(data: torch.Tensor, method: str = "official", q: float = 0.001,
     narrow channel's whole spread inside the t = 0.01 noise when other channels are wide (the v1
     embedded layer-1 prior: data spread 0.043 in normalised units vs noise std 0.045); per channel,
     every channel fills [0, 1].
+    ``per_channel_standard``: lo = mean, hi = mean + 2 std of each channel, so the network sees each channel
+    centred with std 0.5 (the scale of score_sde's [-1, 1] images, for which the VP SDE's noise schedule is
+    built). Under ``per_channel`` the embedded layer-1 states have a per-dimension std of about 0.1: the noise
+    std passes it already at t ~ 0.02, so most of the schedule trains a near-Gaussian predictor (held-out eps
+    MSE at t = 0.1: 0.060 against the best Gaussian predictor's 0.063).
     """
     flat = data.flatten(1)
     if method == "official":
@@ -154,6 +159,10 @@ def norm_stats(data: torch.Tensor, method: str = "official", q: float = 0.001,
             per = per[:, torch.randint(0, per.shape[1], (200_000,), generator=generator)]
         lo, hi = torch.quantile(per, q, dim=1), torch.quantile(per, 1 - q, dim=1)
         return lo.tolist(), hi.tolist()
+    if method == "per_channel_standard":
+        per = data.transpose(0, 1).flatten(1).double()
+        mean, std = per.mean(1), per.std(1)
+        return mean.float().tolist(), (mean + 2 * std).float().tolist()
     raise ValueError(f"stats must be one of {STATS}")
 
 
