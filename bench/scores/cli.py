@@ -30,6 +30,7 @@ from bench.harness.cli import (
     validate_prior,
 )
 from bench.scores.invert import DEFAULT_STEPS, InvertConfig, merge_states, plan_cells
+from bench.scores.train import STATS
 
 
 def _default_out(prior: str) -> Path:
@@ -219,8 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--layer", type=int, required=True)
     tr.add_argument("--train-steps", type=int, default=20000)
     tr.add_argument("--minutes", type=float, default=120.0, help="wall budget of this invocation (it resumes)")
-    tr.add_argument("--stats", default="official", choices=["official", "global", "percentile", "per_channel"],
-                    help="normalisation statistics (default official: one min/max pair)")
+    tr.add_argument("--stats", default="official", choices=STATS,
+                    help="normalisation statistics (default official: one min/max pair; bench/scores/train.py "
+                         "norm_stats says what each does)")
     tr.add_argument("--time-conditioning", default="official", choices=["official", "adaln"],
                     help="score ViT variant: the official per-token time offset, or adaptive LayerNorm (ours)")
     tr.add_argument("--eval-every", type=int, default=500,
