@@ -69,24 +69,36 @@ class PerImageRNG:
 
 
 class StepTrace:
-    """Per-step losses kept on the device (no host sync inside the loop)."""
+    """Per-step losses kept on the device (no host sync inside the loop), written into one growing buffer.
+
+    One small tensor per step instead (as before) let a long run's RSS grow by ~0.4 MB per step on the CPU:
+    the long-lived small blocks pinned glibc's heap between the step's large temporary buffers (measured: ILO,
+    16 images, 3 x 140 steps: +150 MB with the trace, +10 MB without; a paper-profile fairness cell reached
+    2.9 GB)."""
 
     def __init__(self):
         self.steps: list[int] = []
-        self.losses: list[torch.Tensor] = []
-        self.ref_mse: list[torch.Tensor | None] = []
+        self._buf: torch.Tensor | None = None  # [capacity, 2, B]: loss and reference MSE of each step
+        self._has_ref = False
 
     def add(self, step: int, loss: torch.Tensor, ref_mse: torch.Tensor | None) -> None:
+        n = len(self.steps)
+        if self._buf is None:
+            self._has_ref = ref_mse is not None
+            self._buf = loss.new_empty((1024, 2, loss.shape[0]))
+        elif n == self._buf.shape[0]:
+            self._buf = torch.cat([self._buf, torch.empty_like(self._buf)])
+        self._buf[n, 0].copy_(loss.detach())
+        if ref_mse is not None:
+            self._buf[n, 1].copy_(ref_mse.detach())
         self.steps.append(step)
-        self.losses.append(loss.detach())
-        self.ref_mse.append(None if ref_mse is None else ref_mse.detach())
 
     def per_image(self, batch: int) -> list[list[tuple[int, float, float | None]]]:
         if not self.steps:
             return [[] for _ in range(batch)]
-        losses = torch.stack(self.losses).cpu().tolist()
-        refs = torch.stack(self.ref_mse).cpu().tolist() if self.ref_mse[0] is not None else None
-        return [[(s, losses[t][i], refs[t][i] if refs else None) for t, s in enumerate(self.steps)] for i in range(batch)]
+        rows = self._buf[: len(self.steps)].cpu().tolist()
+        return [[(s, rows[t][0][i], rows[t][1][i] if self._has_ref else None) for t, s in enumerate(self.steps)]
+                for i in range(batch)]
 
 
 class BestTracker:

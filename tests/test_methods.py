@@ -208,3 +208,20 @@ def test_every_method_batch_equals_single_image_through_the_runner(name):
         assert alone.rows[0]["mse"] == pytest.approx(batch.rows[i]["mse"], rel=1e-3, abs=1e-6)
         assert alone.rows[0]["measurement_loss"] == pytest.approx(batch.rows[i]["measurement_loss"], rel=1e-3, abs=1e-7)
     assert batch.rows[0]["mse"] != batch.rows[1]["mse"]
+
+
+def test_step_trace_keeps_every_step_across_buffer_growth():
+    """The trace writes each step into one growing buffer (one small tensor per step pinned glibc's heap):
+    every step's loss and reference MSE come back per image, past the first buffer's 1024 rows, with or
+    without a reference."""
+    from methods._core import StepTrace
+
+    tr, no_ref = StepTrace(), StepTrace()
+    for s in range(2500):
+        loss = torch.tensor([s, -s], dtype=torch.float32)
+        tr.add(s, loss, loss / 2)
+        no_ref.add(s, loss, None)
+    rows = tr.per_image(2)
+    assert len(rows[0]) == 2500 and rows[0][2499] == (2499, 2499.0, 1249.5) and rows[1][1030] == (1030, -1030.0, -515.0)
+    assert no_ref.per_image(2)[1][2000] == (2000, -2000.0, None)
+    assert StepTrace().per_image(3) == [[], [], []]
