@@ -26,17 +26,34 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+def _workers(pid: int) -> set[int]:
+    """The pool's worker processes (not multiprocessing's resource tracker)."""
+    out = set()
+    for p in _children(pid):
+        try:
+            if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes():
+                out.add(p)
+        except OSError:  # exited meanwhile
+            pass
+    return out
+
+
 def _kill_first_worker_once(store: ResultStore, stop: threading.Event, killed: list[int]) -> None:
-    """Once the first cell is stored (a worker is then busy with the next), SIGKILL the worker."""
+    """Once the first cell is stored, SIGKILL the worker busy with a later one: a fresh process per cell, so the
+    one that stored the first cell is exiting; its replacement (a pid not seen at that moment) is the busy one."""
+    finished: set[int] | None = None
     while not stop.is_set():
-        if store.cells_dir.exists() and any(store.cells_dir.glob("*.json")):
-            workers = [p for p in _children(os.getpid())
-                       if b"multiprocessing" in Path(f"/proc/{p}/cmdline").read_bytes()]
-            if workers:
-                os.kill(workers[-1], signal.SIGKILL)
-                killed.append(workers[-1])
+        if finished is None and store.cells_dir.exists() and any(store.cells_dir.glob("*.json")):
+            finished = _workers(os.getpid())
+        if finished is not None:
+            for w in _workers(os.getpid()) - finished:
+                try:
+                    os.kill(w, signal.SIGKILL)
+                except ProcessLookupError:
+                    continue
+                killed.append(w)
                 return
-        time.sleep(0.05)
+        time.sleep(0.02)
 
 
 def test_killed_worker_is_retried_in_a_fresh_pool(tmp_path):
