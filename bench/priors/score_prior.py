@@ -147,14 +147,21 @@ class ScorePrior(_NormalizedSpace, nn.Module):
         if not self.graphs:
             return self._eps_uncompiled(y, tv)
         net = self._bf16_model(y.device) if self.bf16 else self.model
-        key = (str(y.device), self.bf16)
+        (eps,) = self._compiled_call(("net", str(y.device), self.bf16), lambda: net,
+                                     y.to(torch.bfloat16) if self.bf16 else y, tv)
+        return eps.float()
+
+    def _compiled_call(self, key: tuple, build, *args) -> tuple[torch.Tensor, ...]:
+        """``build()`` compiled once per ``key`` and called on ``args``; inference only (no gradient flows through
+        it: SGILO never differentiates the score). A CUDA-graph replay reuses its output buffers, so there the
+        step is marked and the outputs copied out; a CPU graph returns fresh tensors."""
         if key not in self._compiled:
-            self._compiled[key] = _compile_for_inference(net, y.device)
-        # a CUDA-graph replay reuses its output buffer: mark the new step, and copy the output out. The
-        # compiled network is inference-only (no gradient flows through it: SGILO never differentiates it)
+            self._compiled[key] = _compile_for_inference(build(), args[0].device)
         torch.compiler.cudagraph_mark_step_begin()
         with torch.no_grad():
-            return self._compiled[key](y.to(torch.bfloat16) if self.bf16 else y, tv).float().clone()
+            out = self._compiled[key](*args)
+        out = out if isinstance(out, tuple) else (out,)
+        return tuple(o.clone() for o in out) if args[0].device.type == "cuda" else out
 
     def _eps_uncompiled(self, y: torch.Tensor, tv: torch.Tensor) -> torch.Tensor:
         net = self._bf16_model(y.device) if self.bf16 else self.model
@@ -170,17 +177,13 @@ class ScorePrior(_NormalizedSpace, nn.Module):
         check and fused elementwise work per step, where compiling the network alone left them per call."""
         if not self.graphs:
             return hot_pc_step(self.score_normalized, self.sde, y, tv, snr, z_corr, z_pred)
-        key = ("hot_step", str(y.device), self.bf16)
-        if key not in self._compiled:
-            if self.bf16:  # the copy exists (and is on this device) before the graph captures it
-                self._bf16_model(y.device)
-            self._compiled[key] = _compile_for_inference(
-                functools.partial(hot_pc_step, self._score_normalized_uncompiled, self.sde), y.device)
-        torch.compiler.cudagraph_mark_step_begin()
-        with torch.no_grad():
-            x, x_mean = self._compiled[key](y, tv, snr, z_corr, z_pred)
-        # only a CUDA-graph replay overwrites its outputs; a CPU graph returns fresh tensors
-        return (x.clone(), x_mean.clone()) if y.device.type == "cuda" else (x, x_mean)
+        if self.bf16:  # the copy exists (and is on this device) before a graph captures it
+            self._bf16_model(y.device)
+        x, x_mean = self._compiled_call(
+            ("hot_step", str(y.device), self.bf16),
+            lambda: functools.partial(hot_pc_step, self._score_normalized_uncompiled, self.sde),
+            y, tv, snr, z_corr, z_pred)
+        return x, x_mean
 
     def _bf16_model(self, device: torch.device) -> ScoreViT:
         """The stored bf16 copy of the network on ``device`` (rebuilt after the float32 network moved)."""

@@ -231,7 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--device", default="", help="cpu, cuda, ...; default $BENCH_DEVICE or auto")
     ev = sub.add_parser("evaluate", help="the Figure-4 grid and the statistics of one trained layer prior")
     ev.add_argument("--layer", type=int, required=True)
-    ev.add_argument("--samples", type=int, default=1000, help="prior samples (each sampler of bench.scores.evaluate.SAMPLERS) and held-out states to decode")
+    ev.add_argument("--samples", type=int, default=1000,
+                    help="prior samples (each sampler of bench.scores.evaluate.SAMPLERS) and held-out states to decode")
     from bench.scores.evaluate import BAR_DECODE_RGB, DECODE_RGB
 
     ev.add_argument("--decode-rgb", choices=DECODE_RGB, default=BAR_DECODE_RGB,

@@ -152,11 +152,15 @@ def gpu_goals(runs: dict[str, dict]) -> list[str]:
     else:
         out.append(f"- 1024, B = 8: image-steps/s of the optimised settings / plain >= {GOALS['speedup_1024_b8']:.0f}x "
                    "(reconstructions within tolerance): not measured")
-    fracs = [(n, f) for n, r in gpu.items() for f in _bandwidth_fractions(r, "ffhq-arch", 8)]
-    out.append(f"- 1024, B = 8: fraction of the memory-bandwidth limit >= {GOALS['bandwidth_1024_b8']:.0%}: " + (
-        "best {:.0%} ({}): {}".format(max(fracs, key=lambda x: x[1])[1], max(fracs, key=lambda x: x[1])[0],
-                                      "met" if max(f for _, f in fracs) >= GOALS["bandwidth_1024_b8"] else "NOT met")
-        + " (plain path only: no optimised-path row)" if fracs else "not measured"))
+    fracs = [(f["bytes_fraction"], n) for n, r in gpu.items() for row, _, _, f in _limit_rows(r)
+             if row["scale"] == "ffhq-arch" and row["batch"] == 8 and f["bytes_fraction"] is not None]
+    head = f"- 1024, B = 8: fraction of the memory-bandwidth limit >= {GOALS['bandwidth_1024_b8']:.0%}: "
+    if fracs:
+        best, n = max(fracs)
+        out.append(head + f"best {best:.0%} ({n}): {'met' if best >= GOALS['bandwidth_1024_b8'] else 'NOT met'} "
+                   "(plain path only: no optimised-path row)")
+    else:
+        out.append(head + "not measured")
     return out
 
 
@@ -168,20 +172,21 @@ def _sgilo_b1_goal(rows: list[dict]) -> list[str]:
     return out
 
 
-def _bandwidth_fractions(run: dict, scale: str, batch: int) -> list[float]:
+def _limit_rows(run: dict):
+    """(step row, what, image-steps/s, limit fractions) for the bare step, ILO and SGILO of every step row with
+    counts, against the run's peaks (none without peaks)."""
     from bench.experiments.perf.roofline import limit_fractions
 
     peaks = run.get("peaks")
     if not peaks:
-        return []
-    out = []
+        return
     for r in run.get("steps", []):
-        if r["scale"] == scale and r["batch"] == batch and "counts" in r:
-            for what in ("bare_seconds", "ilo", "sgilo"):
-                if r.get(what):
-                    f = limit_fractions(r["counts"], batch / r[what], peaks)["bytes_fraction"]
-                    out += [f] if f is not None else []
-    return out
+        if "counts" not in r:
+            continue
+        for what in ("bare_seconds", "ilo", "sgilo"):
+            if r.get(what) and r[what] > 0:
+                tput = r["batch"] / r[what]
+                yield r, what, tput, limit_fractions(r["counts"], tput, peaks)
 
 
 def _sweep_goal(run: dict) -> list[str]:
@@ -225,11 +230,9 @@ def reach_table(reach: dict) -> list[str]:
 def limits_table(run: dict) -> list[str]:
     """Achieved FLOP/s and bytes/s of the bare step and each method at every measured setting, as fractions of
     the device's peaks (bench/experiments/perf/roofline.py says how both are counted)."""
-    from bench.experiments.perf.roofline import limit_fractions
-
     peaks = run.get("peaks")
-    rows = [r for r in run.get("steps", []) if "counts" in r]
-    if not peaks or not rows:
+    rows = list(_limit_rows(run))
+    if not rows:
         return []
     pf, pb = peaks.get("flops_per_s"), peaks.get("bytes_per_s")
     out = [f"Peaks: {pf / 1e12 if pf else float('nan'):.2f} TFLOP/s, {pb / 1e9 if pb else float('nan'):.0f} GB/s "
@@ -237,17 +240,12 @@ def limits_table(run: dict) -> list[str]:
            "bytes = full-activation passes of the unfused ops.", "",
            "| scale | B | round | GFLOP / image-step | GB / image-step | what | image-steps/s | % of peak FLOP/s | "
            "% of peak bandwidth |", "|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
+    pct = lambda v: "-" if v is None else f"{100 * v:.1f}"  # noqa: E731
+    for r, what, tput, f in rows:
         c = r["counts"]
-        for what in ("bare_seconds", "ilo", "sgilo"):
-            if not r.get(what) or r[what] <= 0:
-                continue
-            tput = r["batch"] / r[what]
-            f = limit_fractions(c, tput, peaks)
-            pct = lambda v: "-" if v is None else f"{100 * v:.1f}"  # noqa: E731
-            out.append(f"| {r['scale']} | {r['batch']} | {r['round']} | {c['flops'] / 1e9:.3g} | {c['bytes'] / 1e9:.3g} | "
-                       f"{'bare G' if what == 'bare_seconds' else what} | {tput:.1f} | {pct(f['flops_fraction'])} | "
-                       f"{pct(f['bytes_fraction'])} |")
+        out.append(f"| {r['scale']} | {r['batch']} | {r['round']} | {c['flops'] / 1e9:.3g} | {c['bytes'] / 1e9:.3g} | "
+                   f"{'bare G' if what == 'bare_seconds' else what} | {tput:.1f} | {pct(f['flops_fraction'])} | "
+                   f"{pct(f['bytes_fraction'])} |")
     return out
 
 
