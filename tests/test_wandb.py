@@ -49,3 +49,23 @@ def test_offline_summary_run_is_a_dashboard(tmp_path, monkeypatch):
     cell = next(r for name, r in runs.items() if "summary" not in name)
     assert cell["metrics"].get("step_ref_mse/mean") == "trace/step" and "trace/nfe" in cell["metrics"]
     assert {"trace/nfe", "trace/seconds", "step_ref_mse/mean"} <= cell["logged"]
+
+
+def test_finished_offline_run_file_is_complete_when_finish_returns(tmp_path, monkeypatch):
+    """wandb-core writes the offline file after ``run.finish()`` returns (3 of 8 read at once lacked
+    the run record); ``finish_run`` must wait, or a reader (wandb sync, a pool worker's exit) sees
+    a truncated run. Eight tries make a regression likely to show (with five tries and no wait, 2 of
+    4 runs of this test failed here)."""
+    from wandb_files import run_summary
+
+    from bench.harness.wandb_log import finish_run, init_run
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    for i in range(8):
+        folder = tmp_path / str(i)
+        wandb, run = init_run("offline", folder, "k", "grp", name=f"run {i}", tags=["t"])
+        run.log({"x": 1.0})
+        finish_run(wandb, run)
+        (path,) = folder.glob("wandb/offline-run-*/run-*.wandb")
+        got = run_summary(path)
+        assert got["name"] == f"run {i}" and "x" in got["logged"], got

@@ -36,6 +36,17 @@ def init_run(mode: str, folder: Path, run_key: str, group: str, **kwargs):
                                  console="off", disable_git=True, x_disable_stats=True), **kwargs)
 
 
+def finish_run(wandb, run) -> None:
+    """Finish ``run`` and wait until its files are complete. ``run.finish()`` alone returns before
+    wandb-core has written the offline transaction log (measured here: 3 of 8 files read right after
+    it lacked the run record), and pool workers exit without the atexit hook that would wait for it;
+    ``wandb.teardown()`` waits, at the cost of restarting the service for the next run."""
+    try:
+        run.finish()
+    finally:
+        wandb.teardown()
+
+
 def run_id(sweep: str, key: str) -> str:
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in sweep)[:40]
     return f"{safe}-{key}"
@@ -65,7 +76,7 @@ def log_cell(result: CellResult, mode: str, folder: Path) -> None:
                 panels[f"images/{name}"] = [wandb.Image(_to_uint8(im)) for im in imgs[:4]]
             run.log(panels)
     finally:
-        run.finish()
+        finish_run(wandb, run)
 
 
 def _log_traces(run, result: CellResult) -> None:
@@ -132,4 +143,4 @@ def log_summary(sweep_dir: str | Path, mode: str) -> None:
             entry["report"] = wandb.Html(f"<pre>{(report / 'report.md').read_text()}</pre>")
         run.log(entry)
     finally:
-        run.finish()
+        finish_run(wandb, run)

@@ -107,7 +107,7 @@ def log_table_wandb(cfg: FairnessConfig, table: pd.DataFrame, mode: str, markdow
     """One W&B run per fairness store holding the table (offline works without network)."""
     if mode == "disabled":
         return
-    from bench.harness.wandb_log import init_run
+    from bench.harness.wandb_log import finish_run, init_run
 
     wandb, run = init_run(mode, cfg.out / "wandb", "fairness-table", cfg.name, job_type="fairness",
                           name=f"fairness/{cfg.prior}",
@@ -118,4 +118,4 @@ def log_table_wandb(cfg: FairnessConfig, table: pd.DataFrame, mode: str, markdow
         tot = table[table["group"] == "total"]
         run.summary.update({f"acc/x{r['factor']}/{r['method']}/{r['vote']}": r["accuracy"] for _, r in tot.iterrows()})
     finally:
-        run.finish()
+        finish_run(wandb, run)
