@@ -180,6 +180,12 @@ class Method:
         unknown = sorted(set(d) - set(fields))
         if unknown:
             raise ValueError(f"unknown {self.name} hyperparameters {unknown}; valid: {sorted(fields)}")
+        per_round = [k for k, v in d.items()
+                     if isinstance(fields[k].default, tuple) and not isinstance(v, (list, tuple))]
+        if per_round:
+            k = per_round[0]
+            raise ValueError(f"{self.name} hyperparameter {k!r} takes one value per round, a list (e.g. [{d[k]}]); "
+                             f"got {d[k]!r}")
         clean = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()}
         return self.Params(**clean)
 

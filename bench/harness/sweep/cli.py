@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-no-lpips", action="store_true",
                    help="run a world that reports LPIPS (FFHQ) without the LPIPS backbone file: LPIPS 'unavailable'")
     p.add_argument("--dry-run", action="store_true", help="print the resolved plan and exit")
+    p.add_argument("--rerun-score-cells", action="store_true",
+                   help="continue a sweep folder whose only change is re-installed score models: the stored cells "
+                        "that loaded a changed one move to <out>/superseded/ and run again; every other result is kept")
     p.add_argument("--plan-only", choices=["tune", "eval"], help="write plan_<stage>.json for slurm/grid.sh and exit")
     add_execution_arguments(p)
     return p
@@ -129,4 +132,5 @@ def _seeds(a: argparse.Namespace) -> tuple[int, ...] | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     return run_main(build_parser(), argv,
-                    lambda a: run_sweep(config_from_args(a), dry_run=a.dry_run, plan_only=a.plan_only))
+                    lambda a: run_sweep(config_from_args(a), dry_run=a.dry_run, plan_only=a.plan_only,
+                                        rerun_score_cells=a.rerun_score_cells))

@@ -59,11 +59,15 @@ class SweepConfig:
         return json.loads(json.dumps(d, default=str))
 
 
+def stored_identity(stored: dict) -> dict:
+    """The identity part of a stored config.json (older sweeps stored execution options at the top level)."""
+    return {k: v for k, v in stored.items() if k not in ("execution", "out", "slurm", "executor", "workers",
+                                                         "chunk_size", "max_attempts", "wandb", "allow_no_lpips")}
+
+
 def identity_differences(stored: dict, cfg: SweepConfig) -> list[str]:
     """Human-readable differences between a stored config.json and ``cfg`` (empty: the same sweep)."""
-    new = cfg.identity()
-    old = {k: v for k, v in stored.items() if k not in ("execution", "out", "slurm", "executor", "workers",
-                                                          "chunk_size", "max_attempts", "wandb", "allow_no_lpips")}
+    new, old = cfg.identity(), stored_identity(stored)
     keys = sorted(set(new) | set(old))
     return [f"{k}: stored {old.get(k, '(absent)')!r}, now {new.get(k, '(absent)')!r}" for k in keys
             if old.get(k) != new.get(k)]

@@ -23,12 +23,12 @@ def run_stage(cfg: SweepConfig, stage: str, cells: list[Cell], store: ResultStor
 
 
 def _dry_run(cfg: SweepConfig, store: ResultStore, executor: str, chunk: int, tune: list[Cell],
-             missing: list[str], problems: list[str]) -> int:
+             missing: list[str], problems: list[str], rerun_score_cells: bool = False) -> int:
     eval_cells = None
     if tune and all(store.is_done(c) for c in tune):
         eval_cells, _ = plan_eval(cfg, store)
     print(describe_plan(cfg, executor, chunk, resolve_wandb(cfg.execution.wandb), tune, eval_cells))
-    conflict = _other_sweep_in(cfg)
+    conflict = _other_sweep_in(cfg, rerun_score_cells, dry_run=True)
     if conflict:
         print("\n" + conflict)
     note = _lpips_note()
@@ -101,27 +101,43 @@ def _tune_eval_report(cfg: SweepConfig, store: ResultStore, executor: str, chunk
     return 0 if counts_eval["ok"] else 1
 
 
-def _other_sweep_in(cfg: SweepConfig) -> str:
+def _other_sweep_in(cfg: SweepConfig, rerun_score_cells: bool = False, dry_run: bool = False) -> str:
     """A message when ``cfg.out`` holds a different sweep (other tasks, levels, methods, grids, seed, weights
-    or images): results of two sweeps must never mix, and nothing of the stored one is overwritten."""
+    or images): results of two sweeps must never mix, and nothing of the stored one is overwritten. When
+    only score models changed and ``rerun_score_cells`` is set, the cells that loaded them are set aside
+    instead (bench/harness/sweep/rescore.py; a dry run only says how many)."""
     import json
 
     from bench.harness.sweep.config import identity_differences
+    from bench.harness.sweep.rescore import cells_using, changed_score_layers, rescore
 
     path = cfg.out / "config.json"
     if not path.exists():
         return ""
-    diffs = identity_differences(json.loads(path.read_text()), cfg)
+    stored = json.loads(path.read_text())
+    diffs = identity_differences(stored, cfg)
     if not diffs:
         return ""
-    return (f"{cfg.out} holds another sweep (its config.json differs):\n  - " + "\n  - ".join(diffs[:12]) +
+    layers = changed_score_layers(stored, cfg.identity(), cfg.prior)
+    if layers is not None:
+        n = len(cells_using(ResultStore(cfg.out).records(), layers))
+        if rerun_score_cells:
+            print(f"would set aside {n} stored cells that loaded the changed score model of layer(s) {sorted(layers)}"
+                  if dry_run else rescore(cfg.out, stored, cfg.identity(), cfg.prior), file=sys.stderr)
+            return ""
+    hint = ("" if layers is None else f"\nOnly the score model of layer(s) {sorted(layers)} changed: pass "
+            f"--rerun-score-cells to run again the {n} stored cells that loaded it and keep the others.")
+    return (f"{cfg.out} holds another sweep (its config.json differs):\n  - " + "\n  - ".join(diffs[:12]) + hint +
             f"\nUse another --out for this one. To continue the stored sweep, repeat its options; to start over, "
             f"move {cfg.out} away.")
 
 
-def run_sweep(cfg: SweepConfig, dry_run: bool = False, plan_only: str | None = None) -> int:
+def run_sweep(cfg: SweepConfig, dry_run: bool = False, plan_only: str | None = None,
+              rerun_score_cells: bool = False) -> int:
     """Exit code: 0 done (or planned; a dry run with nothing missing), 1 every cell of a stage failed,
-    2 a required file is missing, the preflight found a problem, or the eval plan has no tuning."""
+    2 a required file is missing, the preflight found a problem, or the eval plan has no tuning.
+    ``rerun_score_cells``: continue a folder whose only change is re-installed score models (see
+    ``_other_sweep_in``)."""
     from bench.core.io import atomic_write_json
     from bench.harness.preflight import sweep_problems
     from bench.harness.runner import score_layers
@@ -134,11 +150,11 @@ def run_sweep(cfg: SweepConfig, dry_run: bool = False, plan_only: str | None = N
     missing = missing_assets(cfg.prior, score_layers(tune)) + _required_lpips(cfg)
     problems = sweep_problems(cfg, tune, load=not missing)
     if dry_run:
-        return _dry_run(cfg, store, executor, chunk, tune, missing, problems)
+        return _dry_run(cfg, store, executor, chunk, tune, missing, problems, rerun_score_cells)
     if missing or problems:
         print(f"cannot run prior {cfg.prior!r}:\n  - " + "\n  - ".join(missing + problems), file=sys.stderr)
         return 2
-    conflict = _other_sweep_in(cfg)
+    conflict = _other_sweep_in(cfg, rerun_score_cells)
     if conflict:
         print(conflict, file=sys.stderr)
         return 2

@@ -1,0 +1,88 @@
+"""Continue a sweep after its prior's score models were re-installed, re-running only what they touch.
+
+A sweep folder refuses a config whose weight fingerprints differ from the stored ones, because results
+of two priors must never mix. When the *only* difference is the score files of some layers, most cells
+are still valid: CSGM, ILO, ILO-unregularized and SGILO at temperature 0 never load a score model. This
+module finds the stored cells that did load a changed layer (``Method.score_layers`` of their params)
+and moves their records, failed attempts and previews under ``superseded/<stamp>/``, so the sweep runs
+them again with the new weights and keeps every other result. Moving (``os.replace``) file by file is
+safe to interrupt: a re-run finds the rest and moves them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+from bench.harness.runner import Cell
+
+
+def score_layer_of(prior: str, data_key: str) -> int | None:
+    """The generator layer whose score model the fingerprint entry ``data_key`` of ``data_identity``
+    stands for (an installed ``score_layer<k>.pt`` or a score asset of the prior); None for anything else."""
+    from bench.priors.catalog import get_spec
+
+    by_asset = {name: layer for layer, name in get_spec(prior).score_assets.items()}
+    if data_key in by_asset:
+        return by_asset[data_key]
+    m = re.fullmatch(r"score_layer(\d+)\.pt", data_key)
+    return int(m.group(1)) if m else None
+
+
+def changed_score_layers(stored: dict, new: dict, prior: str) -> set[int] | None:
+    """Layers whose score files changed between two sweep identities (stored config.json, ``cfg.identity()``)
+    when those files are the only difference; None when anything else differs (another sweep)."""
+    from bench.harness.sweep.config import stored_identity
+
+    stored = stored_identity(stored)
+    if {k: v for k, v in stored.items() if k != "data"} != {k: v for k, v in new.items() if k != "data"}:
+        return None
+    old_data, new_data = stored.get("data", {}), new.get("data", {})
+    changed = {k for k in set(old_data) | set(new_data) if old_data.get(k) != new_data.get(k)}
+    layers = {score_layer_of(prior, k) for k in changed}
+    if not changed or None in layers:
+        return None
+    return layers
+
+
+def cells_using(records: list[dict], layers: set[int]) -> list[str]:
+    """Keys of stored cells whose method loaded the score model of one of ``layers``."""
+    from bench.harness.runner import score_layers
+
+    return [rec["key"] for rec in records if score_layers([Cell.from_dict(rec["cell"])]) & layers]
+
+
+def set_aside(root: Path, keys: list[str], stamp: str | None = None) -> Path:
+    """Move the records, attempt files and previews of ``keys`` under ``root/superseded/<stamp>/``."""
+    dest = root / "superseded" / (stamp or time.strftime("%Y%m%d-%H%M%S"))
+    wanted = set(keys)
+    for sub in ("cells", "attempts", "previews"):
+        folder = root / sub
+        if not folder.exists():
+            continue
+        for p in folder.iterdir():
+            if p.name.split(".")[0] in wanted:
+                (dest / sub).mkdir(parents=True, exist_ok=True)
+                os.replace(p, dest / sub / p.name)
+    return dest
+
+
+def rescore(root: Path, stored: dict, new: dict, prior: str) -> str:
+    """Set aside the stored cells that loaded a changed score layer; returns what was done, for the log.
+    The caller has checked ``changed_score_layers`` is not None."""
+    from bench.harness.store import ResultStore
+
+    layers = changed_score_layers(stored, new, prior)
+    assert layers is not None, "rescore on a sweep that differs in more than its score files"
+    records = ResultStore(root).records()
+    keys = cells_using(records, layers)
+    dest = set_aside(root, keys)
+    (root / "superseded").mkdir(exist_ok=True)
+    note = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "layers": sorted(layers), "cells": keys,
+            "old_data": stored.get("data", {}), "new_data": new.get("data", {})}
+    with open(root / "superseded" / "log.jsonl", "a") as f:
+        f.write(json.dumps(note) + "\n")
+    return (f"score model of layer(s) {sorted(layers)} changed: {len(keys)} stored cells that loaded it moved to "
+            f"{dest} (they run again); {len(records) - len(keys)} other cells kept")
