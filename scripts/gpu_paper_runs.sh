@@ -13,7 +13,9 @@ export BENCH_DEVICE=${BENCH_DEVICE:-cuda} PYTHONUNBUFFERED=1
 W=${WORKERS:-12}
 END=$(( $(date +%s) + ${DEADLINE:-540} ))
 PACK=${OUT:-runs/pack}
-COMMON="--executor local --workers $W --wandb disabled"
+# --rerun-score-cells: the runs follow the installed score models; after one is re-installed (with this script
+# stopped: running workers load the prior per cell) only the cells that loaded it run again
+COMMON="--executor local --workers $W --wandb disabled --rerun-score-cells"
 SR=runs/embedded-paper-superres-v21
 left() { echo $(( END - $(date +%s) )); }
 run() {  # run a step with what is left of the deadline; a step cut short resumes next time

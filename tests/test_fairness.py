@@ -267,6 +267,17 @@ def test_end_to_end_on_the_tiny_prior_and_resume(tmp_path, capsys):
     assert main(TINY + ["--out", str(out)]) == 0  # resume: nothing recomputed, same table
     assert {p: p.stat().st_mtime_ns for p in (out / "cells").iterdir()} == mtime
     pd.testing.assert_frame_equal(pd.read_csv(out / "fairness.csv"), table)
+    # cells made with other weights never mix with new ones: other generator -> refused, flag or not
+    weights = out / "weights.json"
+    (weights).write_text('{"tiny-generator": "1:old"}')
+    capsys.readouterr()
+    assert main(TINY + ["--out", str(out), "--rerun-score-cells"]) == 2
+    assert "holds cells made with other weights" in capsys.readouterr().err
+    # only a score model changed: refused with the way out named, then continued with the flag
+    (weights).write_text('{"score_layer0.pt": "1:old"}')
+    assert main(TINY + ["--out", str(out)]) == 2 and "--rerun-score-cells" in capsys.readouterr().err
+    assert main(TINY + ["--out", str(out), "--rerun-score-cells"]) == 0
+    assert "layer(s) [0] changed" in capsys.readouterr().err and weights.read_text().strip() == "{}"
 
 
 def test_missing_clip_weights_stop_before_any_reconstruction(tmp_path, monkeypatch, capsys):

@@ -148,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the resolved plan and exit")
     p.add_argument("--plan-only", action="store_true",
                    help="write <out>/plan_fairness.json for slurm/grid.sh, print the sbatch line and exit")
+    p.add_argument("--rerun-score-cells", action="store_true",
+                   help="continue a store whose only change is re-installed score models: the stored cells that "
+                        "loaded a changed one move to <out>/superseded/ and run again; the rest are kept")
     add_execution_arguments(p)
     return p
 
@@ -207,4 +210,5 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     command = "python -m bench.fairness " + " ".join(args)
     return run_main(build_parser(), argv, lambda a: run_fairness(config_from_args(a), dry_run=a.dry_run,
-                                                                 command=command, plan_only=a.plan_only))
+                                                                 command=command, plan_only=a.plan_only,
+                                                                 rerun_score_cells=a.rerun_score_cells))

@@ -179,7 +179,33 @@ def _execute(cfg: FairnessConfig, planned: Planned, executor: str, chunk: int, c
         print(f"copied the table, the per-image predictions and the paired tests to {cfg.results}")
 
 
-def run_fairness(cfg: FairnessConfig, dry_run: bool = False, command: str = "", plan_only: bool = False) -> int:
+def _check_weights(cfg: FairnessConfig, rerun_score_cells: bool, dry_run: bool) -> None:
+    """The store records the prior's weight fingerprints (``weights.json``) and refuses other weights, so
+    cells of two priors never mix; after a score model was re-installed, ``rerun_score_cells`` sets aside
+    the cells that loaded it instead (bench/harness/sweep/rescore.py)."""
+    from bench.core.io import atomic_write_json
+    from bench.harness.sweep.rescore import score_change
+    from bench.priors.catalog import data_identity
+
+    path = cfg.out / "weights.json"
+    now = data_identity(cfg.prior)
+    if path.exists():
+        stored = json.loads(path.read_text())
+        if stored != now:
+            handled, message = score_change(cfg.out, stored, now, cfg.prior, rerun_score_cells, dry_run)
+            if not handled:
+                diffs = [f"{k}: stored {stored.get(k, '(absent)')!r}, now {now.get(k, '(absent)')!r}"
+                         for k in sorted(set(stored) | set(now)) if stored.get(k) != now.get(k)]
+                raise StopRun(f"{cfg.out} holds cells made with other weights:\n  - " + "\n  - ".join(diffs) +
+                              (f"\n{message}" if message else "") + "\nUse another --out, or move it away.")
+            print(message, file=sys.stderr)
+    if not dry_run:
+        cfg.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(path, now)
+
+
+def run_fairness(cfg: FairnessConfig, dry_run: bool = False, command: str = "", plan_only: bool = False,
+                 rerun_score_cells: bool = False) -> int:
     """Exit code 0 (done, planned, or a dry run with nothing missing), 1 (every cell failed), 2 (a problem
     found before any cell ran, or missing files in a dry run)."""
     try:
@@ -187,6 +213,7 @@ def run_fairness(cfg: FairnessConfig, dry_run: bool = False, command: str = "", 
         executor = resolve_executor(cfg.execution.executor)
         chunk = default_chunk_size(cfg.execution.chunk_size, executor)
         if dry_run:
+            _check_weights(cfg, rerun_score_cells, dry_run=True)
             print(describe(cfg, executor, planned))
             if planned.missing:
                 print("\nmissing (the run would stop):\n  - " + "\n  - ".join(planned.missing))
@@ -195,7 +222,7 @@ def run_fairness(cfg: FairnessConfig, dry_run: bool = False, command: str = "", 
             raise StopRun("cannot run; missing:\n  - " + "\n  - ".join(planned.missing))
         if cfg.results and smoke_reason(cfg):
             raise StopRun(f"error: --results copies only real measurements; this is a smoke run ({smoke_reason(cfg)})")
-        cfg.out.mkdir(parents=True, exist_ok=True)
+        _check_weights(cfg, rerun_score_cells, dry_run=False)
         plan = ResultStore(cfg.out).write_plan(planned.cells, meta={"stage": "fairness", "config": config_dict(cfg)},
                                                name="plan_fairness.json")
         if plan_only:

@@ -31,20 +31,43 @@ def score_layer_of(prior: str, data_key: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def changed_score_layers(stored: dict, new: dict, prior: str) -> set[int] | None:
-    """Layers whose score files changed between two sweep identities (stored config.json, ``cfg.identity()``)
-    when those files are the only difference; None when anything else differs (another sweep)."""
-    from bench.harness.sweep.config import stored_identity
-
-    stored = stored_identity(stored)
-    if {k: v for k, v in stored.items() if k != "data"} != {k: v for k, v in new.items() if k != "data"}:
-        return None
-    old_data, new_data = stored.get("data", {}), new.get("data", {})
+def changed_score_layers(old_data: dict, new_data: dict, prior: str) -> set[int] | None:
+    """Layers whose score files differ between two ``data_identity`` dicts when they are the only
+    difference; None when a non-score file (generator, images) changed too or nothing changed."""
     changed = {k for k in set(old_data) | set(new_data) if old_data.get(k) != new_data.get(k)}
     layers = {score_layer_of(prior, k) for k in changed}
     if not changed or None in layers:
         return None
     return layers
+
+
+def score_change(root: Path, old_data: dict, new_data: dict, prior: str, rerun: bool, dry_run: bool = False
+                 ) -> tuple[bool, str]:
+    """(handled, message) for a store whose weights fingerprints went from ``old_data`` to ``new_data``.
+    handled: only score models changed and ``rerun`` is set, so the cells that loaded them were set aside
+    (a dry run only counts them) and the store may continue; the message says what happened. Otherwise
+    the message is a hint for the refusal (empty unless only score models changed)."""
+    from bench.harness.store import ResultStore
+
+    layers = changed_score_layers(old_data, new_data, prior)
+    if layers is None:
+        return False, ""
+    records = ResultStore(root).records()
+    keys = cells_using(records, layers)
+    if not rerun:
+        return False, (f"Only the score model of layer(s) {sorted(layers)} changed: pass --rerun-score-cells to run "
+                       f"again the {len(keys)} stored cells that loaded it and keep the others.")
+    if dry_run:
+        return True, f"would set aside {len(keys)} stored cells that loaded the changed score model of layer(s) " \
+                     f"{sorted(layers)}"
+    dest = set_aside(root, keys)
+    (root / "superseded").mkdir(exist_ok=True)
+    note = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "layers": sorted(layers), "cells": keys,
+            "old_data": old_data, "new_data": new_data}
+    with open(root / "superseded" / "log.jsonl", "a") as f:
+        f.write(json.dumps(note) + "\n")
+    return True, (f"score model of layer(s) {sorted(layers)} changed: {len(keys)} stored cells that loaded it moved "
+                  f"to {dest} (they run again); {len(records) - len(keys)} other cells kept")
 
 
 def cells_using(records: list[dict], layers: set[int]) -> list[str]:
@@ -67,22 +90,3 @@ def set_aside(root: Path, keys: list[str], stamp: str | None = None) -> Path:
                 (dest / sub).mkdir(parents=True, exist_ok=True)
                 os.replace(p, dest / sub / p.name)
     return dest
-
-
-def rescore(root: Path, stored: dict, new: dict, prior: str) -> str:
-    """Set aside the stored cells that loaded a changed score layer; returns what was done, for the log.
-    The caller has checked ``changed_score_layers`` is not None."""
-    from bench.harness.store import ResultStore
-
-    layers = changed_score_layers(stored, new, prior)
-    assert layers is not None, "rescore on a sweep that differs in more than its score files"
-    records = ResultStore(root).records()
-    keys = cells_using(records, layers)
-    dest = set_aside(root, keys)
-    (root / "superseded").mkdir(exist_ok=True)
-    note = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "layers": sorted(layers), "cells": keys,
-            "old_data": stored.get("data", {}), "new_data": new.get("data", {})}
-    with open(root / "superseded" / "log.jsonl", "a") as f:
-        f.write(json.dumps(note) + "\n")
-    return (f"score model of layer(s) {sorted(layers)} changed: {len(keys)} stored cells that loaded it moved to "
-            f"{dest} (they run again); {len(records) - len(keys)} other cells kept")

@@ -108,8 +108,8 @@ def _other_sweep_in(cfg: SweepConfig, rerun_score_cells: bool = False, dry_run: 
     instead (bench/harness/sweep/rescore.py; a dry run only says how many)."""
     import json
 
-    from bench.harness.sweep.config import identity_differences
-    from bench.harness.sweep.rescore import cells_using, changed_score_layers, rescore
+    from bench.harness.sweep.config import identity_differences, stored_identity
+    from bench.harness.sweep.rescore import score_change
 
     path = cfg.out / "config.json"
     if not path.exists():
@@ -118,16 +118,16 @@ def _other_sweep_in(cfg: SweepConfig, rerun_score_cells: bool = False, dry_run: 
     diffs = identity_differences(stored, cfg)
     if not diffs:
         return ""
-    layers = changed_score_layers(stored, cfg.identity(), cfg.prior)
-    if layers is not None:
-        n = len(cells_using(ResultStore(cfg.out).records(), layers))
-        if rerun_score_cells:
-            print(f"would set aside {n} stored cells that loaded the changed score model of layer(s) {sorted(layers)}"
-                  if dry_run else rescore(cfg.out, stored, cfg.identity(), cfg.prior), file=sys.stderr)
+    hint = ""
+    old, new = stored_identity(stored), cfg.identity()
+    old_data, new_data = old.pop("data", {}), new.pop("data")
+    if old == new:  # only weights or images differ: a re-installed score model is handled here
+        handled, hint = score_change(cfg.out, old_data, new_data, cfg.prior, rerun_score_cells, dry_run)
+        if handled:
+            print(hint, file=sys.stderr)
             return ""
-    hint = ("" if layers is None else f"\nOnly the score model of layer(s) {sorted(layers)} changed: pass "
-            f"--rerun-score-cells to run again the {n} stored cells that loaded it and keep the others.")
-    return (f"{cfg.out} holds another sweep (its config.json differs):\n  - " + "\n  - ".join(diffs[:12]) + hint +
+    return (f"{cfg.out} holds another sweep (its config.json differs):\n  - " + "\n  - ".join(diffs[:12]) +
+            (f"\n{hint}" if hint else "") +
             f"\nUse another --out for this one. To continue the stored sweep, repeat its options; to start over, "
             f"move {cfg.out} away.")
 
