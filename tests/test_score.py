@@ -2,6 +2,7 @@
 known Gaussian, samplers against analytic scores, persistence, the training entry point."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -330,3 +331,44 @@ def test_a_scalar_time_gives_the_same_scores_as_a_per_sample_time(time_condition
     torch.testing.assert_close(expanded, per_sample)
     torch.testing.assert_close(scalar, single, rtol=1e-5, atol=1e-5)
     assert (scalar - other_t).abs().max() > 1e-3  # the time still matters
+
+
+def test_gaussian_skip_is_the_exact_gaussian_predictor_and_training_fits_it(tmp_path):
+    """With the network's own output zeroed, the Gaussian-skip ViT is the exact noise predictor of the Gaussian
+    fitted to its data (bench.scores.evaluate.gaussian_eps) and its score matches the analytic score of the
+    diffused Gaussian; training with the flag fits the Gaussian to the normalised training states."""
+    from bench.scores.evaluate import gaussian_eps
+
+    torch.manual_seed(0)
+    mu, sig = _gaussian()
+    a = torch.randn(16, 16, generator=torch.Generator().manual_seed(3)) * 0.05  # correlated dimensions
+    white = sig.flatten() * torch.randn(20000, 16, generator=torch.Generator().manual_seed(1))
+    y = (0.5 + white @ (torch.eye(16) + a)).view(-1, 4, 2, 2)
+    net = ScoreViT(dataclasses.replace(TINY, gaussian_skip=True))
+    torch.nn.init.zeros_(net.projector.weight), torch.nn.init.zeros_(net.projector.bias)
+    net.set_gaussian(y)
+    prior = ScorePrior(net.eval(), norm_min=0.0, norm_max=1.0)
+    flat = y.flatten(1).double()
+    mean, cov = flat.mean(0), torch.cov(flat.T)
+    sde = VPSDE()
+    with torch.no_grad():
+        for t in (0.01, 0.1, 0.5, 1.0):
+            m, s = float(sde.mean_coeff(t)), float(sde.marginal_std(t))
+            yt = m * y[:64] + s * torch.randn(64, 4, 2, 2)
+            assert torch.allclose(net(yt, torch.full((64,), t)), gaussian_eps(yt, mean, cov, m, s), atol=1e-5)
+            # the analytic score of N(m mean, m^2 cov + s^2 I)
+            want = -torch.linalg.solve(m * m * cov + s * s * torch.eye(16, dtype=torch.double),
+                                       (yt.flatten(1).double() - m * mean).T).T
+            assert torch.allclose(prior.score_normalized(yt, t).flatten(1).double(), want, rtol=1e-3, atol=1e-3)
+    assert "gaussian_skip" not in TINY.to_dict()  # the stored configs of earlier models are unchanged
+    assert dataclasses.replace(TINY, gaussian_skip=True).to_dict()["gaussian_skip"]
+    data = mu + sig * torch.randn(512, 4, 2, 2, generator=torch.Generator().manual_seed(1))
+    torch.save(data, tmp_path / "acts.pt")
+    cfg = ScoreTrainConfig(out=str(tmp_path / "run"), source="ilo", data=str(tmp_path / "acts.pt"),
+                           generator=str(tmp_path / "none.pt"), stats="per_channel_standard", dim=32, depth=1,
+                           heads=2, dim_head=16, mlp_ratio=2, batch=64, steps=5, eval_samples=64, threads=1,
+                           time_conditioning="adaln", gaussian_skip=True)
+    fitted = ScorePrior.load(train(cfg, progress=False))
+    assert fitted.config.gaussian_skip and fitted.metadata["gaussian_skip"]
+    want = fitted.normalize(data).flatten(1).mean(0)
+    assert torch.allclose(fitted.model.skip_mean, want, atol=1e-5)

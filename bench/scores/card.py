@@ -37,8 +37,9 @@ def installed_model(folder: Path, score_dir: Path | None, layer: int) -> bool:
 
 def label(folder: Path, ev: dict) -> str:
     arch = ev["architecture"]
-    return (f"layer {ev['layer']} `{folder.name}` ({arch.get('time_conditioning', 'official')} time conditioning, "
-            f"{ev['normalisation']} normalisation)")
+    skip = ", Gaussian skip" if arch.get("gaussian_skip") else ""
+    cond = arch.get("time_conditioning", "official")
+    return f"layer {ev['layer']} `{folder.name}` ({cond} time conditioning{skip}, {ev['normalisation']} normalisation)"
 
 
 def _fmt(v) -> str:

@@ -136,6 +136,7 @@ def run_train(a: argparse.Namespace) -> int:
     cfg = ScoreTrainConfig(out=str(_model_dir(a)), source="ilo", data=str(data), generator="",
                            layer=a.layer, steps=a.train_steps, minutes=a.minutes, threads=a.threads,
                            device=a.device or "", stats=a.stats, time_conditioning=a.time_conditioning,
+                           gaussian_skip=a.gaussian_skip,
                            heldout=str(heldout) if heldout.exists() else "", eval_every=a.eval_every)
     print(f"wrote {train(cfg, g=prior.generator.cpu())}")
     return 0
@@ -225,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "norm_stats says what each does)")
     tr.add_argument("--time-conditioning", default="official", choices=["official", "adaln"],
                     help="score ViT variant: the official per-token time offset, or adaptive LayerNorm (ours)")
+    tr.add_argument("--gaussian-skip", action="store_true",
+                    help="the network learns only the residual from the exact noise prediction of a Gaussian fitted "
+                         "to the training states (named variant, bench/priors/score_vit.py)")
     tr.add_argument("--eval-every", type=int, default=500,
                     help="steps between held-out DSM evaluations (the training curve; 0: only at the end)")
     tr.add_argument("--threads", type=int, default=2)

@@ -207,6 +207,7 @@ class ScoreTrainConfig:
     dim_head: int = 64
     mlp_ratio: int = 4
     time_conditioning: str = "official"  # or "adaln" (bench/priors/score_vit.py)
+    gaussian_skip: bool = False  # output = fitted Gaussian's noise prediction + network (bench/priors/score_vit.py)
     batch: int = 64
     lr: float = 2e-4
     warmup: int = 500
@@ -360,7 +361,8 @@ def _new_run(cfg: ScoreTrainConfig, out: Path, device: torch.device, g: Generato
     src = _DataSource(cfg, g, data, gen)
     c, h, w = src.sample_shape()
     vit_cfg = ScoreViTConfig(channels=c, height=h, width=w, dim=cfg.dim, depth=cfg.depth, heads=cfg.heads,
-                             dim_head=cfg.dim_head, mlp_ratio=cfg.mlp_ratio, time_conditioning=cfg.time_conditioning)
+                             dim_head=cfg.dim_head, mlp_ratio=cfg.mlp_ratio, time_conditioning=cfg.time_conditioning,
+                             gaussian_skip=cfg.gaussian_skip)
     sde = VPSDE()
     with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
         torch.manual_seed(cfg.seed)
@@ -389,6 +391,9 @@ def _resume_or_fit_norm(run: _ScoreRun) -> None:
         src = run.src
         calib = src.data if src.data is not None else src.calibration(cfg.stats_samples, cfg.seed + 2)
         run.lo, run.hi = norm_stats(calib, cfg.stats, generator=torch.Generator().manual_seed(cfg.seed + 3))
+        if cfg.gaussian_skip:  # the skip's Gaussian, fitted once to the same states in normalised space
+            run.model.set_gaussian(normalize(calib, run.lo, run.hi).to(run.device))
+            run.ema = EMA(run.model, cfg.ema)
 
 
 def _save_checkpoint(run: _ScoreRun) -> None:
@@ -481,7 +486,7 @@ def _save_final_prior(run: _ScoreRun) -> tuple[Path, float, float]:
             "weighting": cfg.weighting, "eps": cfg.eps, "ema": cfg.ema, "batch": cfg.batch, "lr": cfg.lr,
             "final_train_loss": train_loss, "final_eval_dsm": eval_loss, "finished": step >= cfg.steps,
             "eval_on": "held-out states" if cfg.heldout else "training samples",
-            "time_conditioning": cfg.time_conditioning}
+            "time_conditioning": cfg.time_conditioning, "gaussian_skip": cfg.gaussian_skip}
     prior = ScorePrior(final_model, run.sde, lo, hi, cfg.layer, meta)
     path = prior.save(run.out / "score_prior.pt")
     return path, eval_loss, train_loss
@@ -494,7 +499,8 @@ def main(argv: list[str] | None = None) -> None:
                "weighting": WEIGHTINGS, "time_conditioning": ("official", "adaln")}
     for f in fields(ScoreTrainConfig):
         val = getattr(defaults, f.name)
-        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(val), default=None, choices=choices.get(f.name))
+        kind = (lambda v: v.lower() in ("1", "true", "yes")) if isinstance(val, bool) else type(val)
+        p.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=None, choices=choices.get(f.name))
     p.add_argument("--dry-run", action="store_true", help="print the resolved options and exit")
     args = vars(p.parse_args(argv))
     dry = args.pop("dry_run")
