@@ -278,8 +278,11 @@ def write_card(prior: str, store: Path, results: Path) -> Path:
              "(uniform t, fixed noise) every 500 steps: `score_training_curves.png`.",
              "- Architectures: `official` is SGILO's score ViT as published (t enters as one scalar offset per token; "
              "LayerNorm removes most of it); `adaln` is ours: the same ViT with adaptive LayerNorm on a Fourier "
-             "embedding of t (bench/priors/score_vit.py). Normalisation: `per channel` maps each channel's 0.1%/99.9% "
-             "quantiles to [0, 1]; `one pair` is the official single min/max pair.", "",
+             "embedding of t (bench/priors/score_vit.py); `Gaussian skip` (ours) adds to the network's output the "
+             "exact noise prediction of a Gaussian fitted to the training states (mean, full covariance), so the "
+             "network learns only the rest. Normalisation: `per channel` maps each channel's 0.1%/99.9% "
+             "quantiles to [0, 1]; `per channel standard` centres each channel with std 0.5; `one pair` is the "
+             "official single min/max pair.", "",
              "## Bars", "",
              f"Measured by `python -m bench.scores evaluate` on {n} samples of each layer prior decoded by the rest "
              f"of the generator with a fresh style and noise ({decode_line(models)}), against the held-out real "

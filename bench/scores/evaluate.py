@@ -75,6 +75,13 @@ SAMPLERS = {"pc": dict(method="pc", n_steps=500, predictor="reverse_diffusion", 
 BAR_SAMPLER = "pc"
 
 
+def norm_label(sp) -> str:
+    """How a score prior's states were normalised, as the card names it."""
+    if sp.metadata.get("norm_method") == "per_channel_standard":
+        return "per channel standard"
+    return "per channel" if isinstance(sp.norm_min, list) else "one pair"
+
+
 def langevin_states(sp, n: int, gen: torch.Generator, batch: int = 250, sampler: str = BAR_SAMPLER) -> torch.Tensor:
     """``n`` samples of ``sp``'s layer with one of :data:`SAMPLERS`."""
     from bench.priors.samplers import sample_layer
@@ -191,7 +198,7 @@ def evaluate_layer(prior_name: str, layer: int, score_file: Path, heldout: Path,
     res = {"prior": prior_name, "layer": layer, "score_file": str(score_file), "n_samples": n,
            "n_heldout_states": len(real), "architecture": sp.config.to_dict(),
            "sampler": {"name": BAR_SAMPLER, **SAMPLERS[BAR_SAMPLER]}, "decode_rgb": rgb,
-           "normalisation": "per channel" if isinstance(sp.norm_min, list) else "one pair",
+           "normalisation": norm_label(sp),
            **eps_errors(sp, real, train=train_states), "training": training_curve(score_file.parent / "log.jsonl")}
     quality = get_world(prior_name).quality_stats
     if quality is not None:
