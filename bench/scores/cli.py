@@ -30,7 +30,7 @@ from bench.harness.cli import (
     validate_prior,
 )
 from bench.scores.invert import DEFAULT_STEPS, InvertConfig, merge_states, plan_cells
-from bench.scores.train import STATS
+from bench.scores.train import STATS, WEIGHTINGS
 
 
 def _default_out(prior: str) -> Path:
@@ -136,7 +136,7 @@ def run_train(a: argparse.Namespace) -> int:
     cfg = ScoreTrainConfig(out=str(_model_dir(a)), source="ilo", data=str(data), generator="",
                            layer=a.layer, steps=a.train_steps, minutes=a.minutes, threads=a.threads,
                            device=a.device or "", stats=a.stats, time_conditioning=a.time_conditioning,
-                           gaussian_skip=a.gaussian_skip,
+                           gaussian_skip=a.gaussian_skip, weighting=a.weighting,
                            heldout=str(heldout) if heldout.exists() else "", eval_every=a.eval_every)
     print(f"wrote {train(cfg, g=prior.generator.cpu())}")
     return 0
@@ -229,6 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--gaussian-skip", action="store_true",
                     help="the network learns only the residual from the exact noise prediction of a Gaussian fitted "
                          "to the training states (named variant, bench/priors/score_vit.py)")
+    tr.add_argument("--weighting", default="likelihood_is", choices=WEIGHTINGS,
+                    help="DSM weighting over t: likelihood_is (default: likelihood weighting by importance sampling "
+                         "of t, which concentrates on small t), likelihood, or none (uniform t, the eps-MSE of DDPM's "
+                         "simple loss, which weights large t more)")
     tr.add_argument("--eval-every", type=int, default=500,
                     help="steps between held-out DSM evaluations (the training curve; 0: only at the end)")
     tr.add_argument("--threads", type=int, default=2)
