@@ -314,9 +314,11 @@ def test_ffhq_dry_run_without_lpips_backbone_exits_2_unless_allowed(tmp_path, mo
     assert "alexnet" not in listed and "optional (the sweep runs without it)" in out
 
 
-def test_only_cells_that_loaded_a_reinstalled_score_model_run_again(tmp_path, capsys):
-    """After a score model is re-installed, --rerun-score-cells sets aside the SGILO cells at T > 0 (they loaded
-    it) and keeps CSGM's and SGILO-T0's records byte for byte; any other change is still refused."""
+def test_only_cells_that_loaded_a_reinstalled_score_model_run_again(tmp_path, capsys, monkeypatch):
+    """After a score model is re-installed, --rerun-score-cells sets aside the SGILO cells at T > 0 that used the
+    old file (each record names the files it was computed with) and keeps CSGM's and SGILO-T0's records byte for
+    byte, and any cell already computed with the new file; any other change is still refused."""
+    import bench.priors.catalog as catalog
     from bench.harness.runner import Cell, score_layers
 
     out = tmp_path / "s"
@@ -325,26 +327,29 @@ def test_only_cells_that_loaded_a_reinstalled_score_model_run_again(tmp_path, ca
             "--n-test", "2", "--eval-batch", "2", "--wandb", "disabled", "--executor", "debug", "--out", str(out)]
     assert main(base) == 0
     records = {p.name: p.read_bytes() for p in (out / "cells").iterdir()}
-    cells = {name: Cell.from_dict(json.loads(blob)["cell"]) for name, blob in records.items()}
+    blobs = {name: json.loads(blob) for name, blob in records.items()}
+    cells = {name: Cell.from_dict(b["cell"]) for name, b in blobs.items()}
+    real = catalog.data_identity("embedded")
+    assert all(b["weights"] == real for b in blobs.values())
     used = {name for name, c in cells.items() if score_layers([c])}
     kept = set(records) - used
     assert used and kept and {cells[n].method for n in kept} == {"csgm", "sgilo"}  # SGILO T=0 is kept
-    layers = score_layers(cells[n] for n in used)
-    stored = json.loads((out / "config.json").read_text())
-    data = stored["data"]
-    changed = dict(stored, data={**data, **{f"score_layer{k}.pt": "1:old" for k in layers}})
-    (out / "config.json").write_text(json.dumps(changed))  # as if the scores were re-installed since
+    # re-install: every score file the SGILO cells loaded changes; one of those cells already ran with the new one
+    new = {**real, **{f"score_layer{k}.pt": "1:new" for k in score_layers(cells[n] for n in used)}}
+    monkeypatch.setattr(catalog, "data_identity", lambda name: dict(new))
+    early = sorted(used)[0]
+    (out / "cells" / early).write_text(json.dumps(dict(blobs[early], weights=new)))
     capsys.readouterr()
     assert main(base) == 2  # refused, with the way out named
     assert "--rerun-score-cells" in capsys.readouterr().err
     assert {p.name for p in (out / "cells").iterdir()} == set(records)
     assert main(base + ["--rerun-score-cells", "--dry-run"]) == 0 and not (out / "superseded").exists()
     assert main(base + ["--rerun-score-cells"]) == 0
-    assert {p.name for p in out.glob("superseded/*/cells/*.json")} == used
+    assert {p.name for p in out.glob("superseded/*/cells/*.json")} == used - {early}
     assert all((out / "cells" / n).read_bytes() == records[n] for n in kept)  # untouched
-    assert all((out / "cells" / n).exists() for n in used)  # run again with the new weights
-    assert json.loads((out / "config.json").read_text())["data"] == data
+    assert all(json.loads((out / "cells" / n).read_text())["weights"] == new for n in used)  # run with the new file
+    assert json.loads((out / "config.json").read_text())["data"] == new
     # a changed generator is another sweep, flag or not
-    (out / "config.json").write_text(json.dumps(dict(stored, data={**data, "embedded-generator": "1:old"})))
+    monkeypatch.setattr(catalog, "data_identity", lambda name: {**new, "embedded-generator": "1:other"})
     assert main(base + ["--rerun-score-cells"]) == 2
     assert "Only the score model" not in capsys.readouterr().err

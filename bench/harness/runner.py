@@ -111,10 +111,11 @@ class CellResult:
     images: dict[str, torch.Tensor] = field(default_factory=dict)  # for W&B panels: measurement/recon/reference
     status: str = "ok"
     reason: str = ""
+    weights: dict[str, str] = field(default_factory=dict)  # catalog.data_identity when the prior was loaded
 
     def to_json(self) -> dict[str, Any]:
         return {"cell": self.cell.to_dict(), "key": self.cell.key, "status": self.status, "reason": self.reason,
-                "rows": self.rows, "traces": self.traces}
+                "rows": self.rows, "traces": self.traces, "weights": self.weights}
 
 
 _LPIPS_CACHE: dict[str, Any] = {}
@@ -165,13 +166,16 @@ def _run(cell: Cell, device: torch.device, keep_images: bool, t0: float) -> Cell
     import methods
     import tasks
     from bench.core.metrics import mse, psnr
-    from bench.priors.catalog import load_images_at, load_prior
+    from bench.priors.catalog import data_identity, load_images_at, load_prior
     from methods._core import Problem
 
     method = methods.get(cell.method)
     task = tasks.get(cell.task)
     params = method.params_from_dict(cell.params)
     prior = load_prior(cell.prior, device)
+    # the files this cell's results come from, recorded with them: a score model re-installed while a sweep
+    # runs is then visible per cell (bench/harness/sweep/rescore.py re-runs exactly the cells that used the old one)
+    weights = data_identity(cell.prior)
     idx = list(cell.image_indices)
     x, ids = load_images_at(cell.prior, cell.image_set, idx)
     x = x.to(device)
@@ -204,7 +208,7 @@ def _run(cell: Cell, device: torch.device, keep_images: bool, t0: float) -> Cell
                        "ref_mse": [t[2] for t in r.trace]})
     status = "ok" if all(r["status"] == "ok" for r in rows) else "failed"
     out = CellResult(cell, rows, traces, status=status,
-                     reason="" if status == "ok" else "non-finite result in at least one image")
+                     reason="" if status == "ok" else "non-finite result in at least one image", weights=weights)
     if keep_images:
         prev = op.preview(y)
         out.images = {"reference": x.cpu(), "reconstruction": recon.cpu()}

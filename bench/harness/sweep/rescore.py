@@ -53,7 +53,7 @@ def score_change(root: Path, old_data: dict, new_data: dict, prior: str, rerun: 
     if layers is None:
         return False, ""
     records = ResultStore(root).records()
-    keys = cells_using(records, layers)
+    keys = cells_using(records, layers, new_data)
     if not rerun:
         return False, (f"Only the score model of layer(s) {sorted(layers)} changed: pass --rerun-score-cells to run "
                        f"again the {len(keys)} stored cells that loaded it and keep the others.")
@@ -70,11 +70,21 @@ def score_change(root: Path, old_data: dict, new_data: dict, prior: str, rerun: 
                   f"to {dest} (they run again); {len(records) - len(keys)} other cells kept")
 
 
-def cells_using(records: list[dict], layers: set[int]) -> list[str]:
-    """Keys of stored cells whose method loaded the score model of one of ``layers``."""
+def cells_using(records: list[dict], layers: set[int], new_data: dict | None = None) -> list[str]:
+    """Keys of stored cells whose method loaded the score model of one of ``layers``. With ``new_data`` (the
+    current ``data_identity``), a record that names the files it was computed with (``weights``) counts only
+    if it used another file for such a layer: one that ran after the re-install is kept."""
     from bench.harness.runner import score_layers
 
-    return [rec["key"] for rec in records if score_layers([Cell.from_dict(rec["cell"])]) & layers]
+    return [rec["key"] for rec in records
+            if any(_stale(rec, k, new_data) for k in score_layers([Cell.from_dict(rec["cell"])]) & layers)]
+
+
+def _stale(rec: dict, layer: int, new_data: dict | None) -> bool:
+    """Whether ``rec`` used a score file of ``layer`` other than the one in ``new_data`` (unknown: yes)."""
+    recorded = rec.get("weights") or {}
+    keys = [key for key in recorded if score_layer_of(rec["cell"]["prior"], key) == layer]
+    return new_data is None or not keys or any(recorded[key] != new_data.get(key) for key in keys)
 
 
 def set_aside(root: Path, keys: list[str], stamp: str | None = None) -> Path:
