@@ -335,3 +335,12 @@ def test_paired_differences_match_hand_computed_values():
     assert r["n"] == 20 and r["mean_diff"] == pytest.approx(-0.002 + 0.001 * 5 / 20)
     assert r["ci_low"] < r["mean_diff"] < r["ci_high"] < 0  # paired: far tighter than the spread of the images
     assert r["win_rate"] == 1.0
+
+
+def test_the_report_warns_when_cells_used_different_weight_files():
+    from bench.report.collect import weight_lines
+
+    a, b = {"score_layer1.pt": "1:a", "gen": "g"}, {"score_layer1.pt": "1:b", "gen": "g"}
+    assert weight_lines([{"weights": a}, {"weights": dict(a)}, {}]) == []  # one set (old records: not counted)
+    (line,) = weight_lines([{"weights": a}, {"weights": a}, {"weights": b}])
+    assert "2 different sets of weight files" in line and "(cells per set: 2, 1)" in line

@@ -185,6 +185,7 @@ def progress_lines(sweep_dir: Path, rows: pd.DataFrame, records: list[dict[str, 
              f"({int((rows['status'] != 'ok').sum())} failed)."),
              f"- stages present: {', '.join(sorted(rows['stage'].unique()))}."]
     lines += [f"- {p}" for p in plan_progress(sweep_dir)]
+    lines += weight_lines(records)
     if not has_eval:
         lines += ["", ("> **Eval stage pending**: only tuning rows so far. The tuning choices below are what the "
                       "eval stage will run; no test-set figures yet.")]
@@ -192,6 +193,21 @@ def progress_lines(sweep_dir: Path, rows: pd.DataFrame, records: list[dict[str, 
     if not has_pyarrow():
         lines.append("- rows.parquet not written (pyarrow not installed); rows.csv has the same table.")
     return lines
+
+
+def weight_lines(records: list[dict[str, Any]]) -> list[str]:
+    """A warning when the cells were computed with different weight files (each record names its own; records
+    written before that are not counted): results of two priors must not be read as one sweep's."""
+    seen: dict[str, int] = {}
+    for r in records:
+        if r.get("weights"):
+            key = json.dumps(r["weights"], sort_keys=True)
+            seen[key] = seen.get(key, 0) + 1
+    if len(seen) <= 1:
+        return []
+    return [f"- **WARNING: the cells used {len(seen)} different sets of weight files** (cells per set: "
+            f"{', '.join(str(n) for n in sorted(seen.values(), reverse=True))}); a score model re-installed during "
+            f"the sweep? Re-run the sweep with --rerun-score-cells, or compare the records' `weights`."]
 
 
 def eval_lines(t: dict[str, pd.DataFrame], figs: dict[str, Path], out: Path) -> list[str]:
