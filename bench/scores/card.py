@@ -38,6 +38,9 @@ def installed_model(folder: Path, score_dir: Path | None, layer: int) -> bool:
 def label(folder: Path, ev: dict) -> str:
     arch = ev["architecture"]
     skip = ", Gaussian skip" if arch.get("gaussian_skip") else ""
+    cfg = folder / "config.json"  # the training options: the DSM weighting, when it is not the default
+    weighting = json.loads(cfg.read_text()).get("weighting", "likelihood_is") if cfg.exists() else "likelihood_is"
+    skip += {"none": ", uniform-t weighting", "likelihood": ", likelihood weighting"}.get(weighting, "")
     cond = arch.get("time_conditioning", "official")
     return f"layer {ev['layer']} `{folder.name}` ({cond} time conditioning{skip}, {ev['normalisation']} normalisation)"
 
@@ -274,7 +277,7 @@ def write_card(prior: str, store: Path, results: Path) -> Path:
              f"`load_prior({prior!r}).scores[k]` loads the installed `score_layer<k>.pt`.", "",
              *data_lines(store),
              "- Training: denoising score matching on the VP-SDE (beta 0.1 -> 20) with likelihood weighting by importance "
-             "sampling of t, Adam lr 2e-4 with warm-up, batch 64, EMA 0.999 (EMA weights saved); held-out DSM "
+             "sampling of t (a model labelled `uniform-t weighting` instead: t uniform, plain eps-MSE), Adam lr 2e-4 with warm-up, batch 64, EMA 0.999 (EMA weights saved); held-out DSM "
              "(uniform t, fixed noise) every 500 steps: `score_training_curves.png`.",
              "- Architectures: `official` is SGILO's score ViT as published (t enters as one scalar offset per token; "
              "LayerNorm removes most of it); `adaln` is ours: the same ViT with adaptive LayerNorm on a Fourier "
