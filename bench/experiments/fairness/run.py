@@ -184,6 +184,7 @@ def _check_weights(cfg: FairnessConfig, rerun_score_cells: bool, dry_run: bool) 
     cells of two priors never mix; after a score model was re-installed, ``rerun_score_cells`` sets aside
     the cells that loaded it instead (bench/harness/sweep/rescore.py)."""
     from bench.core.io import atomic_write_json
+    from bench.harness.sweep.config import dict_differences
     from bench.harness.sweep.rescore import score_change
     from bench.priors.catalog import data_identity
 
@@ -194,8 +195,7 @@ def _check_weights(cfg: FairnessConfig, rerun_score_cells: bool, dry_run: bool) 
         if stored != now:
             handled, message = score_change(cfg.out, stored, now, cfg.prior, rerun_score_cells, dry_run)
             if not handled:
-                diffs = [f"{k}: stored {stored.get(k, '(absent)')!r}, now {now.get(k, '(absent)')!r}"
-                         for k in sorted(set(stored) | set(now)) if stored.get(k) != now.get(k)]
+                diffs = dict_differences(stored, now)
                 raise StopRun(f"{cfg.out} holds cells made with other weights:\n  - " + "\n  - ".join(diffs) +
                               (f"\n{message}" if message else "") + "\nUse another --out, or move it away.")
             print(message, file=sys.stderr)

@@ -65,12 +65,15 @@ def stored_identity(stored: dict) -> dict:
                                                          "chunk_size", "max_attempts", "wandb", "allow_no_lpips")}
 
 
+def dict_differences(old: dict, new: dict) -> list[str]:
+    """Human-readable ``key: stored ..., now ...`` lines for the keys whose values differ (empty: equal)."""
+    return [f"{k}: stored {old.get(k, '(absent)')!r}, now {new.get(k, '(absent)')!r}"
+            for k in sorted(set(new) | set(old)) if old.get(k) != new.get(k)]
+
+
 def identity_differences(stored: dict, cfg: SweepConfig) -> list[str]:
     """Human-readable differences between a stored config.json and ``cfg`` (empty: the same sweep)."""
-    new, old = cfg.identity(), stored_identity(stored)
-    keys = sorted(set(new) | set(old))
-    return [f"{k}: stored {old.get(k, '(absent)')!r}, now {new.get(k, '(absent)')!r}" for k in keys
-            if old.get(k) != new.get(k)]
+    return dict_differences(stored_identity(stored), cfg.identity())
 
 
 def validate_levels(task: str, levels: tuple[float, ...]) -> tuple[float, ...]:
