@@ -89,3 +89,35 @@ def test_gaussian_eps_is_the_exact_posterior_mean_for_gaussian_data():
     mse = float((eps - z).pow(2).mean())
     assert abs(mse - expected) < 0.01
     assert float((1.1 * eps - z).pow(2).mean()) > mse
+
+
+def test_further_decodes_count_how_often_the_class_share_bar_is_met(monkeypatch):
+    """decode_seed_spread decodes the same states once per seed and counts the decodes whose shares all lie in
+    the bar; a share on the edge counts as inside, one just over it does not. The card prints the count."""
+    import torch
+
+    import bench.scores.evaluate as ev
+    from bench.scores.card import decode_seed_lines, spread_phrase
+
+    seen = []
+
+    def fake_decode(g, h, layer, gen, style="fresh", rgb="dropped"):
+        seen.append(int(gen.initial_seed()))
+        return torch.full((2,), float(gen.initial_seed()))
+
+    def fake_quality(images):  # seed 0: inside; 1: largest share 0.16; 2: both edges exactly; 3: smallest 0.04
+        top, low = {0: (0.12, 0.08), 1: (0.16, 0.06), 2: (0.15, 0.05), 3: (0.14, 0.04)}[int(images[0])]
+        rest = (1 - top - low) / 8
+        shares = {"a": top, "b": low, **{str(i): rest for i in range(8)}}
+        return {"fid_vs_test": 10.0 + images[0].item(), "class_shares": shares}
+
+    monkeypatch.setattr(ev, "decode_states", fake_decode)
+    spread = ev.decode_seed_spread(None, torch.zeros(2, 3), 0, fake_quality, seeds=(0, 1, 2, 3))
+    assert seen == [0, 1, 2, 3]
+    assert (spread["meets"], spread["of"]) == (2, 4)
+    assert spread["min_share"] == [0.04, 0.08] and spread["max_share"] == [0.12, 0.16]
+    assert spread["fid_vs_test"] == [10.0, 13.0]
+    assert "meet it in 2 of 4" in spread_phrase(spread)
+    lines = decode_seed_lines([(ev.Path("score_layer0"), {"decode_seeds": {"langevin": spread},
+                                                          "sampler": {"name": "pc"}})])
+    assert len(lines) == 4 and lines[-1].startswith("- `score_layer0` (PC samples)") and "2 of 4" in lines[-1]

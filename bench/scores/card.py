@@ -145,7 +145,7 @@ def quality_table(models: list[tuple[Path, dict]]) -> list[str]:
     shares = [f"- `{f.name}` ({sampler_name(ev).upper()}): " + ", ".join(f"{k} {v:.3f}" for k, v in ev["langevin_decoded"]["class_shares"].items())
               for f, ev in models]
     return (lines + ["", "Predicted-class shares of the decoded samples (the bars' sampler):", "", *shares] +
-            reference_share_lines(models) + mean_style_lines(models))
+            reference_share_lines(models) + decode_seed_lines(models) + mean_style_lines(models))
 
 
 def reference_share_lines(models: list[tuple[Path, dict]]) -> list[str]:
@@ -161,9 +161,12 @@ def reference_share_lines(models: list[tuple[Path, dict]]) -> list[str]:
         seen.add(ev["layer"])
         v = list(ev["real_states_decoded"]["class_shares"].values())
         ok = lo_bar <= min(v) and max(v) <= hi_bar
-        out.append(f"- layer {ev['layer']}: held-out real states decoded the same way have class shares "
-                   f"{min(v):.3f}-{max(v):.3f}, so the data itself {'meets' if ok else 'does NOT meet'} the "
-                   f"{lo_bar:g}-{hi_bar:g} bar under this decode")
+        line = (f"- layer {ev['layer']}: held-out real states decoded the same way have class shares "
+                f"{min(v):.3f}-{max(v):.3f}, so the data itself {'meets' if ok else 'does NOT meet'} the "
+                f"{lo_bar:g}-{hi_bar:g} bar under this decode")
+        if "decode_seeds" in ev:
+            line += "; " + spread_phrase(ev["decode_seeds"]["real_states"])
+        out.append(line)
     fid_seen = set()
     for _, ev in models:  # the generator-FID bar applied to the real states themselves
         if ev["layer"] in seen and "generator_samples" in ev and ev["layer"] not in fid_seen:
@@ -173,6 +176,22 @@ def reference_share_lines(models: list[tuple[Path, dict]]) -> list[str]:
                        f"generator samples', so the data itself {'meets' if ratio <= FID_VS_GENERATOR else 'does NOT meet'}"
                        f" the <= {FID_VS_GENERATOR:g}x bar under this decode")
     return ["", "The class-share and generator-FID bars checked on the data:", "", *out] if out else []
+
+
+def spread_phrase(spread: dict) -> str:
+    """How a set of states fares over the further decodes (bench.scores.evaluate.decode_seed_spread)."""
+    return (f"decoded again with {spread['of']} other decode seeds they meet it in {spread['meets']} of "
+            f"{spread['of']} (smallest share {spread['min_share'][0]:.3f}-{spread['min_share'][1]:.3f}, largest "
+            f"{spread['max_share'][0]:.3f}-{spread['max_share'][1]:.3f})")
+
+
+def decode_seed_lines(models: list[tuple[Path, dict]]) -> list[str]:
+    """The bars' samples decoded once per further decode seed: does a class-share verdict survive the decode's
+    own randomness? Printed beside the same count for the real states (reference_share_lines)."""
+    rows = [f"- `{f.name}` ({sampler_name(ev).upper()} samples): {spread_phrase(ev['decode_seeds']['langevin'])}"
+            for f, ev in models if "decode_seeds" in ev]
+    return (["", "The class-share bar over further decodes of the same states (fresh style and noise per decode; "
+             "the data's count is in the list above):", "", *rows] if rows else [])
 
 
 def mean_style_lines(models: list[tuple[Path, dict]]) -> list[str]:

@@ -169,7 +169,7 @@ def run_install(a: argparse.Namespace) -> int:
 
 
 def run_evaluate(a: argparse.Namespace) -> int:
-    from bench.scores.evaluate import evaluate_layer
+    from bench.scores.evaluate import add_decode_seed_spread, evaluate_layer
 
     validate_prior(a.prior, _prior_names())
     store = Path(a.out) if a.out else _default_out(a.prior)
@@ -179,6 +179,14 @@ def run_evaluate(a: argparse.Namespace) -> int:
         if not path.exists():
             print(f"{path} is missing: run `python -m bench.scores {stage} --prior {a.prior}` first", file=sys.stderr)
             return 2
+    if a.decode_seeds_only:
+        try:
+            spread = add_decode_seed_spread(a.prior, a.layer, score.parent, heldout)
+        except (FileNotFoundError, ValueError) as err:
+            print(err, file=sys.stderr)
+            return 2
+        print(json.dumps({k: {m: v[m] for m in ("meets", "of", "min_share", "max_share")} for k, v in spread.items()}))
+        return 0
     res = evaluate_layer(a.prior, a.layer, score, heldout, score.parent, n=a.samples, rgb=a.decode_rgb)
     print(json.dumps({k: v for k, v in res.items() if k != "training"}, indent=1))
     return 0
@@ -246,6 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--decode-rgb", choices=DECODE_RGB, default=BAR_DECODE_RGB,
                     help="decode each state with its own ToRGB term ('own', the bars') or with the RGB sum restarted "
                          "after it, as the rounds do ('dropped')")
+    ev.add_argument("--decode-seeds-only", action="store_true",
+                    help="only decode the saved samples and the held-out states again with each of "
+                         "bench.scores.evaluate.DECODE_SEEDS, and add how many decodes meet the class-share bar to "
+                         "the existing evaluation (no sampling; a few minutes)")
     ins = sub.add_parser("install", help="make the trained prior the world's score model of its layer")
     ins.add_argument("--layer", type=int, required=True)
     cd = sub.add_parser("card", help="the model card (bars, training curves, Figure-4 grids) of every evaluated model")
