@@ -121,3 +121,44 @@ def test_further_decodes_count_how_often_the_class_share_bar_is_met(monkeypatch)
     lines = decode_seed_lines([(ev.Path("score_layer0"), {"decode_seeds": {"langevin": spread},
                                                           "sampler": {"name": "pc"}})])
     assert len(lines) == 4 and lines[-1].startswith("- `score_layer0` (PC samples)") and "2 of 4" in lines[-1]
+
+
+def test_sdedit_with_the_exact_score_keeps_the_data_distribution():
+    """Diffused to t0 and sampled back with the bars' sampler, Gaussian data under its exact score keeps its mean
+    and spread at every t0 (so a row that falls away in the card is the score's error); a score that believes the
+    data half as wide visibly shrinks it. Tweedie once gives the posterior mean, whose spread is the exact
+    shrinkage m^2 s^2 / (m^2 s^2 + std^2) of the data's."""
+    import torch
+
+    from bench.priors.score_prior import GaussianScorePrior
+    from bench.scores.evaluate import sdedit_states, tweedie_once
+
+    mu = torch.tensor([0.3, 0.7, 0.5, 0.2]).view(1, 2, 2)
+    sigma = torch.tensor([0.05, 0.1, 0.2, 0.08]).view(1, 2, 2)
+    x = mu + sigma * torch.randn(4000, 1, 2, 2, generator=torch.Generator().manual_seed(0))
+    exact, narrow = GaussianScorePrior(mu, sigma), GaussianScorePrior(mu, sigma / 2)
+    for t0 in (0.05, 0.3, 1.0):
+        y = sdedit_states(exact, x, t0, torch.Generator().manual_seed(1))
+        assert (y.mean(0) - mu).abs().max() < 0.01, t0
+        assert ((y.std(0) / sigma) - 1).abs().max() < 0.07, (t0, y.std(0) / sigma)
+    y = sdedit_states(narrow, x, 1.0, torch.Generator().manual_seed(1))
+    assert ((y.std(0) / sigma) - 0.5).abs().max() < 0.07
+    t0 = 0.1
+    m, s = exact.sde.mean_coeff(torch.tensor(t0)), exact.sde.marginal_std(torch.tensor(t0))
+    shrink = m**2 * sigma**2 / (m**2 * sigma**2 + s**2)
+    z = tweedie_once(exact, x, t0, torch.Generator().manual_seed(2))
+    assert ((z.std(0) / (sigma * shrink.sqrt())) - 1).abs().max() < 0.07
+
+
+def test_the_card_lists_the_sdedit_rows_of_each_model():
+    from pathlib import Path
+
+    from bench.scores.card import sdedit_lines
+
+    m = {"fid_vs_test": 6.0, "min_share": 0.06, "max_share": 0.14}
+    ev = {"sdedit": [{"t_start": 0.0, "sdedit": m}, {"t_start": 0.05, "sdedit": {**m, "fid_vs_test": 13.9},
+                                                       "tweedie_once": {**m, "fid_vs_test": 10.1}}]}
+    lines = sdedit_lines([(Path("score_layer1"), ev), (Path("score_layer0"), {})])
+    assert lines[-2] == "| `score_layer1` | 0 | 6.00 (0.060-0.140) | - |"
+    assert lines[-1] == "| `score_layer1` | 0.05 | 13.90 (0.060-0.140) | 10.10 (0.060-0.140) |"
+    assert sdedit_lines([(Path("score_layer0"), {})]) == []

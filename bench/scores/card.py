@@ -145,7 +145,8 @@ def quality_table(models: list[tuple[Path, dict]]) -> list[str]:
     shares = [f"- `{f.name}` ({sampler_name(ev).upper()}): " + ", ".join(f"{k} {v:.3f}" for k, v in ev["langevin_decoded"]["class_shares"].items())
               for f, ev in models]
     return (lines + ["", "Predicted-class shares of the decoded samples (the bars' sampler):", "", *shares] +
-            reference_share_lines(models) + decode_seed_lines(models) + mean_style_lines(models))
+            reference_share_lines(models) + decode_seed_lines(models) + sdedit_lines(models) +
+            mean_style_lines(models))
 
 
 def reference_share_lines(models: list[tuple[Path, dict]]) -> list[str]:
@@ -195,6 +196,26 @@ def decode_seed_lines(models: list[tuple[Path, dict]]) -> list[str]:
             for f, ev in models if "decode_seeds" in ev]
     return (["", "The class-share bar over further decodes of the same states (fresh style and noise per decode; "
              "the data's count is in the list above):", "", *rows] if rows else [])
+
+
+def sdedit_lines(models: list[tuple[Path, dict]]) -> list[str]:
+    """Where along t each prior loses quality (bench.scores.evaluate.sdedit_quality): held-out real states
+    diffused to t0 and sampled back, decoded with one fixed decode seed; t0 = 0 is the states themselves."""
+    from bench.scores.evaluate import SDEDIT_DECODE_SEED
+
+    def cell(m: dict | None) -> str:
+        return "-" if m is None else f"{m['fid_vs_test']:.2f} ({m['min_share']:.3f}-{m['max_share']:.3f})"
+
+    rows = [f"| `{f.name}` | {r['t_start']:g} | {cell(r['sdedit'])} | {cell(r.get('tweedie_once'))} |"
+            for f, ev in models if "sdedit" in ev for r in ev["sdedit"]]
+    if not rows:
+        return []
+    return ["", "Where along t the prior loses quality: held-out real states diffused to t0 and sampled back with "
+            "the bars' sampler (SDEdit; its step density, at least 20 steps), or replaced by the model's posterior "
+            f"mean E[x_0 | x_t0] (Tweedie once), all decoded with decode seed {SDEDIT_DECODE_SEED}. With an exact "
+            "score every SDEdit row would equal t0 = 0 (tests/test_score_bars.py checks this on Gaussian data).",
+            "", "| model | t0 | SDEdit: FID (class shares min-max) | Tweedie once: FID (class shares) |",
+            "|---|---|---|---|", *rows]
 
 
 def mean_style_lines(models: list[tuple[Path, dict]]) -> list[str]:

@@ -169,7 +169,7 @@ def run_install(a: argparse.Namespace) -> int:
 
 
 def run_evaluate(a: argparse.Namespace) -> int:
-    from bench.scores.evaluate import add_decode_seed_spread, evaluate_layer
+    from bench.scores.evaluate import add_decode_seed_spread, add_sdedit, evaluate_layer
 
     validate_prior(a.prior, _prior_names())
     store = Path(a.out) if a.out else _default_out(a.prior)
@@ -179,6 +179,14 @@ def run_evaluate(a: argparse.Namespace) -> int:
         if not path.exists():
             print(f"{path} is missing: run `python -m bench.scores {stage} --prior {a.prior}` first", file=sys.stderr)
             return 2
+    if a.sdedit_only:
+        try:
+            rows = add_sdedit(a.prior, a.layer, score, heldout)
+        except (FileNotFoundError, ValueError) as err:
+            print(err, file=sys.stderr)
+            return 2
+        print(json.dumps(rows))
+        return 0
     if a.decode_seeds_only:
         try:
             spread = add_decode_seed_spread(a.prior, a.layer, score.parent, heldout)
@@ -258,6 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="only decode the saved samples and the held-out states again with each of "
                          "bench.scores.evaluate.DECODE_SEEDS, and add how many decodes meet the class-share bar to "
                          "the existing evaluation (no sampling; a few minutes)")
+    ev.add_argument("--sdedit-only", action="store_true",
+                    help="only measure where along t the prior loses quality (held-out states diffused to each of "
+                         "bench.scores.evaluate.SDEDIT_STARTS and sampled back, then decoded) and add it to the "
+                         "existing evaluation (a few minutes)")
     ins = sub.add_parser("install", help="make the trained prior the world's score model of its layer")
     ins.add_argument("--layer", type=int, required=True)
     cd = sub.add_parser("card", help="the model card (bars, training curves, Figure-4 grids) of every evaluated model")

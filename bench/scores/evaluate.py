@@ -214,6 +214,7 @@ def evaluate_layer(prior_name: str, layer: int, score_file: Path, heldout: Path,
             "real_states_decoded": quality(decode_states(g, real[:n], layer, gen, "mean", rgb=rgb))}
         res["decode_seeds"] = {"real_states": decode_seed_spread(g, real[:n], layer, quality, rgb=rgb),
                                "langevin": decode_seed_spread(g, sampled, layer, quality, rgb=rgb)}
+        res["sdedit"] = sdedit_quality(sp, g, real[:n], layer, quality, rgb=rgb)
     res["bars"] = score_bars(res)
     if quality is not None:  # the other samplers' decoded samples, and the bars they would give
         res["other_samplers"] = {}
@@ -305,22 +306,28 @@ def decode_seed_spread(g, states: torch.Tensor, layer: int, quality, seeds=DECOD
     return summarise_decodes(rows)
 
 
+def _existing_evaluation(prior_name: str, layer: int, out: Path) -> tuple[Path, dict, object, object]:
+    """(path, results, quality measure, generator) of an evaluation that a later measurement adds to."""
+    from bench.priors.catalog import get_world, load_prior
+
+    path = out / f"evaluation_layer{layer}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `python -m bench.scores evaluate --layer {layer}` first")
+    quality = get_world(prior_name).quality_stats
+    if quality is None:
+        raise ValueError(f"the world of {prior_name!r} has no quality measure: decoded states cannot be scored")
+    return path, json.loads(path.read_text()), quality, load_prior(prior_name).generator.cpu()
+
+
 def add_decode_seed_spread(prior_name: str, layer: int, out: Path, heldout: Path, seeds=DECODE_SEEDS) -> dict:
     """Adds ``decode_seeds`` (real states and the bars' samples, each decoded once per seed) to an existing
     ``evaluation_layer<k>.json``, from its saved samples: no sampling again."""
     from bench.core.io import atomic_write_json
-    from bench.priors.catalog import get_world, load_prior
 
-    path = out / f"evaluation_layer{layer}.json"
+    path, res, quality, g = _existing_evaluation(prior_name, layer, out)
     samples = out / f"samples_layer{layer}-{BAR_SAMPLER}.pt"
-    for need in (path, samples):
-        if not need.exists():
-            raise FileNotFoundError(f"{need} is missing: run `python -m bench.scores evaluate --layer {layer}` first")
-    res = json.loads(path.read_text())
-    quality = get_world(prior_name).quality_stats
-    if quality is None:
-        raise ValueError(f"the world of {prior_name!r} has no quality measure: class shares cannot be measured")
-    g = load_prior(prior_name).generator.cpu()
+    if not samples.exists():
+        raise FileNotFoundError(f"{samples} is missing: run `python -m bench.scores evaluate --layer {layer}` again")
     sampled = torch.load(samples, map_location="cpu", weights_only=True)
     real = torch.load(heldout, map_location="cpu", weights_only=True)[:len(sampled)]
     rgb = res.get("decode_rgb", BAR_DECODE_RGB)
@@ -328,6 +335,70 @@ def add_decode_seed_spread(prior_name: str, layer: int, out: Path, heldout: Path
                            "langevin": decode_seed_spread(g, sampled, layer, quality, seeds, rgb)}
     atomic_write_json(path, res, indent=1)
     return res["decode_seeds"]
+
+
+def add_sdedit(prior_name: str, layer: int, score_file: Path, heldout: Path) -> list[dict]:
+    """Adds ``sdedit`` (:func:`sdedit_quality` on the held-out states) to an existing evaluation."""
+    from bench.core.io import atomic_write_json
+    from bench.priors.score_prior import ScorePrior
+
+    path, res, quality, g = _existing_evaluation(prior_name, layer, score_file.parent)
+    real = torch.load(heldout, map_location="cpu", weights_only=True)[:res.get("n_samples")]
+    res["sdedit"] = sdedit_quality(ScorePrior.load(score_file), g, real, layer, quality,
+                                   rgb=res.get("decode_rgb", BAR_DECODE_RGB))
+    atomic_write_json(path, res, indent=1)
+    return res["sdedit"]
+
+
+# Where along t does a prior lose what the data has? Held-out real states are diffused to t0 and brought back
+# with the bars' sampler (SDEdit, Meng et al. 2022), then decoded with one fixed decode seed, so the rows differ
+# only in the states. With an exact score every row would match t0 = 0 (the real states decoded): the first t0
+# whose row falls away locates the score's error. "Tweedie once" replaces the way back by the one-step posterior
+# mean E[x_0 | x_t0] (no stochastic detail added back).
+SDEDIT_STARTS = (0.01, 0.05, 0.1, 0.3, 1.0)
+SDEDIT_DECODE_SEED = 1
+
+
+@torch.no_grad()
+def sdedit_states(sp, states: torch.Tensor, t_start: float, gen: torch.Generator, batch: int = 250) -> torch.Tensor:
+    """``states`` diffused to ``t_start`` and sampled back by the bars' PC sampler at its step density
+    (``n_steps * t_start`` steps, at least 20); in original space."""
+    from bench.priors.samplers import pc_sampler
+
+    cfg = {k: v for k, v in SAMPLERS[BAR_SAMPLER].items() if k != "method"}
+    cfg["n_steps"] = max(20, round(cfg["n_steps"] * t_start))
+    out = []
+    for i in range(0, len(states), batch):
+        chunk = states[i:i + batch]
+        out.append(sp.denormalize(pc_sampler(sp.score_normalized, sp.sde, tuple(chunk.shape), x0=sp.normalize(chunk),
+                                             t_start=t_start, generator=gen, **cfg)))
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def tweedie_once(sp, states: torch.Tensor, t_start: float, gen: torch.Generator) -> torch.Tensor:
+    """``states`` diffused to ``t_start`` and replaced by the posterior mean E[x_0 | x_t] of the score model."""
+    from bench.priors.samplers import diffuse, tweedie_denoise
+
+    y = diffuse(sp.sde, sp.normalize(states), t_start, gen)
+    return sp.denormalize(tweedie_denoise(sp.score_normalized, sp.sde, y, t_start))
+
+
+def sdedit_quality(sp, g, states: torch.Tensor, layer: int, quality, starts=SDEDIT_STARTS, seed: int = 0,
+                   rgb: str = BAR_DECODE_RGB) -> list[dict]:
+    """One row per start time (and t0 = 0): FID and class-share extremes of the decoded states after SDEdit and
+    after Tweedie once, every set decoded with the same decode seed."""
+    def measure(h: torch.Tensor) -> dict:
+        q = quality(decode_states(g, h, layer, torch.Generator().manual_seed(SDEDIT_DECODE_SEED), rgb=rgb))
+        return {"fid_vs_test": q["fid_vs_test"], "min_share": min(q["class_shares"].values()),
+                "max_share": max(q["class_shares"].values())}
+
+    rows = [{"t_start": 0.0, "sdedit": measure(states)}]
+    for t0 in starts:
+        gen = torch.Generator().manual_seed(seed)
+        rows.append({"t_start": t0, "sdedit": measure(sdedit_states(sp, states, t0, gen)),
+                     "tweedie_once": measure(tweedie_once(sp, states, t0, torch.Generator().manual_seed(seed)))})
+    return rows
 
 
 def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> Path:
