@@ -98,7 +98,7 @@ class SGILOHook(RoundHook):
         if self.score is None or p.mode != "official":
             return
         self.delta = hot_delta(self.score, ctx.h, steps=p.hot_steps, snr=p.snr, t=p.t, generator=ctx.rng)
-        ctx.nfe_score += 2 * p.hot_steps
+        ctx.nfe_score += (1 if getattr(self.score, "reuse", False) else 2) * p.hot_steps  # score-reuse: one forward
 
     def after_update(self, ctx: RoundContext) -> None:
         p: SGILOParams = ctx.params

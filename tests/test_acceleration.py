@@ -139,3 +139,50 @@ def test_score_graphs_compiles_the_whole_hot_step_with_the_same_noise():
             assert ref.abs().max() > 0
             torch.testing.assert_close(out, ref, atol=1e-4 * float(ref.abs().max()), rtol=0)
     assert any(key[0] == "hot_step" for key in fast.scores[1]._compiled)
+
+
+def test_score_reuse_is_the_hot_step_to_a_ten_thousandth_with_one_forward():
+    """score-reuse: the predictor reuses the corrector's score. At SGILO's snr (1e-4) the corrector moves the
+    state by ~1e-4 of the noise scale, so the guidance delta matches the plain two-forward step to 1e-3 of its
+    scale (it is an approximation: not bit-equal), for both layers and two batch sizes; one score forward is
+    made per step instead of two; a large snr (0.5) makes the approximation visibly worse."""
+    from bench.priors.samplers import hot_delta
+    from methods._core import PerImageRNG
+
+    plain = load_prior("embedded", acceleration="")
+    fast = load_prior("embedded", acceleration="score-reuse")
+    assert fast.acceleration.label() == "score-reuse" and not any(s.reuse for s in plain.scores.values())
+    for k, s in plain.scores.items():
+        calls = []
+        f = fast.scores[k]
+        f.model.register_forward_hook(lambda *_: calls.append(1))
+        for b in (1, 3):
+            h = torch.randn(b, *s.config.shape, generator=torch.Generator().manual_seed(10 * k + b))
+            ref = hot_delta(s, h, snr=1e-4, t=0.01, generator=PerImageRNG(range(b), "cpu"))
+            calls.clear()
+            out = hot_delta(f, h, snr=1e-4, t=0.01, generator=PerImageRNG(range(b), "cpu"))
+            assert len(calls) == 1
+            err = float((out - ref).abs().max() / ref.abs().max())
+            assert 0 < err < 1e-3, (k, b, err)
+            far = hot_delta(s, h, snr=0.5, t=0.01, generator=PerImageRNG(range(b), "cpu"))
+            far_reuse = hot_delta(f, h, snr=0.5, t=0.01, generator=PerImageRNG(range(b), "cpu"))
+            assert float((far_reuse - far).abs().max() / far.abs().max()) > 10 * err
+
+
+def test_score_reuse_sgilo_matches_the_plain_path():
+    """SGILO's reconstruction with score-reuse moves less than a tenth of what a change of the per-image seed
+    moves it, and its MSE stays within 2% of the plain path's."""
+    from bench.priors.catalog import load_images_at
+
+    x = load_images_at("embedded", "test", [0, 1])[0]
+    out = {}
+    for acc, ids in (("", [1, 2]), ("score-reuse", [1, 2]), ("", [3, 4])):
+        prior = load_prior("embedded", acceleration=acc)
+        op = tasks.get("inpaint").build(0.3, prior.image_shape, seed=0)
+        m = methods.get("sgilo")
+        res = m.solve(Problem(op(x), op, ids, reference=x), prior, m.default_params().replace(steps=(10, 10, 10)))
+        rec = torch.stack([r.reconstruction for r in res])
+        out[(acc, ids[0])] = (rec, float((rec - x).pow(2).mean()))
+    (plain, mse_plain), (fast, mse_fast) = out[("", 1)], out[("score-reuse", 1)]
+    seed_change = (out[("", 3)][0] - plain).abs().mean()
+    assert 0 < (fast - plain).abs().mean() < 0.1 * seed_change and abs(mse_fast - mse_plain) < 0.02 * mse_plain

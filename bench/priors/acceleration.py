@@ -23,6 +23,10 @@ One setting, like the device: ``BENCH_ACCEL`` (comma-separated; empty = plain):
   B = 1); on a CPU a frozen inductor graph (weights as constants, fused elementwise work, C++ wrapper: one guard
   check per step). Combines with ``score-bf16``. An earlier version compiled the network alone with compile's
   default CPU options: no gain, because the step's time went to per-call overhead around the two forwards.
+* ``score-reuse``: SGILO's hot step with one score forward instead of two: the predictor reuses the score the
+  corrector computed, since at SGILO's snr (1e-4) the corrector moves the state by about 1e-4 of the noise scale
+  (bench/priors/samplers.py hot_pc_step_reuse; an approximation, measured against the plain step in
+  tests/test_acceleration.py). It halves the score's share of a step. Combines with the two above.
 
 Measured in SGILO's steps (results/perf/perf.md, 2-core CPU, 2026-11-30, worst SGILO/ILO over B = 1-16 and
 rounds 1-2, goal 1.5x on the 95% CI): plain 1.81x (1.71-1.93), score-bf16 1.72x, score-graphs 1.65x, both 1.50x
@@ -41,7 +45,7 @@ from dataclasses import dataclass
 
 import torch
 
-CHOICES = ("channels_last", "bf16", "compile", "compile-graphs", "score-bf16", "score-graphs")
+CHOICES = ("channels_last", "bf16", "compile", "compile-graphs", "score-bf16", "score-graphs", "score-reuse")
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class Acceleration:
     compile_mode: str | None = None  # None, "default" or "reduce-overhead"
     score_bf16: bool = False
     score_graphs: bool = False
+    score_reuse: bool = False
 
     @classmethod
     def parse(cls, text: str | None) -> "Acceleration":
@@ -59,7 +64,8 @@ class Acceleration:
         if bad:
             raise ValueError(f"unknown acceleration setting(s) {bad}; valid: {', '.join(CHOICES)} (comma-separated)")
         mode = "reduce-overhead" if "compile-graphs" in parts else "default" if "compile" in parts else None
-        return cls("channels_last" in parts, "bf16" in parts, mode, "score-bf16" in parts, "score-graphs" in parts)
+        return cls("channels_last" in parts, "bf16" in parts, mode, "score-bf16" in parts, "score-graphs" in parts,
+                   "score-reuse" in parts)
 
     @classmethod
     def from_env(cls) -> "Acceleration":
@@ -72,7 +78,8 @@ class Acceleration:
     def label(self) -> str:
         parts = (["channels_last"] if self.channels_last else []) + (["bf16"] if self.bf16 else []) + (
             [{"default": "compile", "reduce-overhead": "compile-graphs"}[self.compile_mode]] if self.compile_mode else []
-        ) + (["score-bf16"] if self.score_bf16 else []) + (["score-graphs"] if self.score_graphs else [])
+        ) + (["score-bf16"] if self.score_bf16 else []) + (["score-graphs"] if self.score_graphs else []) + (
+            ["score-reuse"] if self.score_reuse else [])
         return ",".join(parts) or "plain"
 
 

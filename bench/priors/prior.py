@@ -39,6 +39,7 @@ class Prior:
             if hasattr(s, "bf16"):
                 s.bf16 = acc.score_bf16
                 s.graphs = acc.score_graphs
+                s.reuse = acc.score_reuse
         self.acceleration = acc
         return self
 

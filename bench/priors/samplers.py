@@ -125,6 +125,23 @@ def hot_pc_step(score_fn: ScoreFn, sde: VPSDE, x: torch.Tensor, t: torch.Tensor,
     return euler_maruyama_step(score_fn, sde, x, t, 1.0 / sde.N, z=z_pred)
 
 
+def hot_pc_step_reuse(score_fn: ScoreFn, sde: VPSDE, x: torch.Tensor, t: torch.Tensor, snr: float,
+                      z_corr: torch.Tensor, z_pred: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`hot_pc_step` with ONE score forward: the predictor reuses the score the corrector computed (the
+    ``score-reuse`` speed setting, an approximation). The ALD corrector moves x by sqrt(2 eps) z with
+    eps = 2 alpha (snr std(t))^2, i.e. by about 1.4 snr std(t) per coordinate: at SGILO's snr 1e-4 that is
+    1e-4 of the noise scale at which the score varies, so the reused score is the predictor's own to about
+    that fraction (measured: tests/test_acceleration.py). At a large snr (syn_layer3's 5e-3 over 5 steps)
+    the error grows with it; the official path, two forwards, stays the default."""
+    score = score_fn(x, t)
+
+    def cached(*_: object) -> torch.Tensor:
+        return score
+
+    x, _ = ald_corrector_step(cached, sde, x, t, snr, z=z_corr)
+    return euler_maruyama_step(cached, sde, x, t, 1.0 / sde.N, z=z_pred)
+
+
 HotStep = Callable[[torch.Tensor, torch.Tensor, float, torch.Tensor, torch.Tensor],
                    tuple[torch.Tensor, torch.Tensor]]  # (x, t, snr, z_corr, z_pred) -> (x, x_mean)
 

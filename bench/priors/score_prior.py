@@ -27,7 +27,7 @@ from typing import Protocol, Sequence, Union
 import torch
 from torch import nn
 
-from bench.priors.samplers import hot_pc_step
+from bench.priors.samplers import hot_pc_step, hot_pc_step_reuse
 from bench.priors.score_vit import ScoreViT, ScoreViTConfig, bfloat16_copy, load_official_state_dict
 from bench.priors.sde import VPSDE, TimeLike, batch_broadcast
 
@@ -141,6 +141,7 @@ class ScorePrior(_NormalizedSpace, nn.Module):
         # so it never enters state_dict() or save())
         self.graphs = False  # the ``score-graphs`` speed setting: the network compiled, mode "reduce-overhead"
         self._compiled: dict[tuple, object] = {}
+        self.reuse = False  # the ``score-reuse`` speed setting: one score forward per hot step
 
     # ---------------------------------------------------------------- scores
     def _net(self, y: torch.Tensor, tv: torch.Tensor) -> torch.Tensor:
@@ -175,13 +176,14 @@ class ScorePrior(_NormalizedSpace, nn.Module):
         """One step of SGILO's hot sampler (samplers.hot_pc_step) in normalised space. Under ``score-graphs`` the
         whole step (both score forwards and the update arithmetic between them) is one compiled graph: one guard
         check and fused elementwise work per step, where compiling the network alone left them per call."""
+        step = hot_pc_step_reuse if self.reuse else hot_pc_step
         if not self.graphs:
-            return hot_pc_step(self.score_normalized, self.sde, y, tv, snr, z_corr, z_pred)
+            return step(self.score_normalized, self.sde, y, tv, snr, z_corr, z_pred)
         if self.bf16:  # the copy exists (and is on this device) before a graph captures it
             self._bf16_model(y.device)
         x, x_mean = self._compiled_call(
-            ("hot_step", str(y.device), self.bf16),
-            lambda: functools.partial(hot_pc_step, self._score_normalized_uncompiled, self.sde),
+            ("hot_step", str(y.device), self.bf16, self.reuse),
+            lambda: functools.partial(step, self._score_normalized_uncompiled, self.sde),
             y, tv, snr, z_corr, z_pred)
         return x, x_mean
 
