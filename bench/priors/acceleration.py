@@ -28,9 +28,12 @@ One setting, like the device: ``BENCH_ACCEL`` (comma-separated; empty = plain):
   (bench/priors/samplers.py hot_pc_step_reuse; an approximation, measured against the plain step in
   tests/test_acceleration.py). It halves the score's share of a step. Combines with the two above.
 
-Measured in SGILO's steps (results/perf/perf.md, 2-core CPU, 2026-11-30, worst SGILO/ILO over B = 1-16 and
-rounds 1-2, goal 1.5x on the 95% CI): plain 1.81x (1.71-1.93), score-bf16 1.72x, score-graphs 1.65x, both 1.50x
-(1.34-1.61; 8 of 10 settings met, B = 1 round 2 undecided). A shorter run of the same sections an hour earlier, on
+Measured in SGILO's steps (results/perf/perf.md, 2-core CPU, worst SGILO/ILO over B = 1-16 and rounds 1-2, goal
+1.5x on the 95% CI). An earlier run: plain 1.81x (1.71-1.93), score-bf16 1.72x, score-graphs 1.65x, both 1.50x
+(1.34-1.61; 8 of 10 settings met, B = 1 round 2 undecided). The latest, on a quiet machine: plain 1.80x
+(1.67-1.85), score-bf16,score-graphs 1.45x (1.36-1.57; 9 of 10), score-reuse 1.48x (1.39-1.52; 8 of 10), all three
+1.34x (1.19-1.46; 10 of 10: met). SGILO's reconstruction after a short solve moved by 8.7e-6 (mean abs) under
+score-reuse and by 4e-2 under score-bf16,score-graphs (a sampler amplifies bf16 rounding). A shorter run of the same sections an hour earlier, on
 a quieter host, gave both 1.43x (1.38-1.48, 10 of 10 met): the host's speed drifts by about 20% between runs. At
 equal FLOP rates the floor would be 1.38x in round 2 (two 109-MFLOP score forwards next to a 570-MFLOP generator
 step); at B <= 2 the small ViT runs below the generator's rate, and inside a step it runs about 1 ms slower than

@@ -55,6 +55,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         "each a BENCH_ACCEL value (e.g. 'score-bf16;score-graphs;score-bf16,score-graphs')")
     p.add_argument("--score-bf16", action="store_true", help="shorthand for --sgilo-settings score-bf16")
     p.add_argument("--accel-batch", type=int, default=8, help="batch of the acceleration comparison")
+    p.add_argument("--accel-method", default="ilo_unreg",
+                   help="method of the acceleration comparison (sgilo with --accel-round 2 for the score settings)")
+    p.add_argument("--accel-round", type=int, default=1, help="round of the acceleration comparison")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default="results/perf")
     p.add_argument("--name", default=None, help="run name in the file names (default: cpu or cuda)")
@@ -116,8 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         for scale in scales:
             big = scale == "ffhq-arch"
             short, long = _ints(a.ffhq_steps or ("2,32" if gpu else "1,2")) if big else (a.short, a.long)
-            plan = sections.StepPlan((a.accel_batch,), (1,), short, long, a.repeats if (gpu or not big) else 2)
-            run["acceleration"] += sections.acceleration(scale, dev, a.accel_batch, a.accel.split(";"), plan)
+            plan = sections.StepPlan((a.accel_batch,), (a.accel_round,), short, long,
+                                     a.repeats if (gpu or not big) else 2)
+            run["acceleration"] += sections.acceleration(scale, dev, a.accel_batch, a.accel.split(";"), plan,
+                                                         method=a.accel_method, rnd=a.accel_round)
             save()
     if a.reach_batch and "embedded" in scales:
         run["reach"] = sections.reach("embedded", dev, a.reach_batch, run["steps"])
