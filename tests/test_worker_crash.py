@@ -64,7 +64,7 @@ def test_killed_worker_is_retried_in_a_fresh_pool(tmp_path):
     monitor = threading.Thread(target=_kill_first_worker_once, args=(store, stop, killed), daemon=True)
     monitor.start()
     try:
-        counts = execute(cells, store, "local", workers=1, max_attempts=2)
+        counts = execute(cells, store, "local", workers=1, max_attempts=2, recycle_after=1)
     finally:
         stop.set()
         monitor.join(5)
@@ -72,3 +72,30 @@ def test_killed_worker_is_retried_in_a_fresh_pool(tmp_path):
     assert counts == {"ok": 4, "failed": 0, "missing": 0}
     reasons = [json.loads(p.read_text())["reason"] for p in (tmp_path / "attempts").glob("*.json")]
     assert reasons and all(r.startswith("worker crashed") for r in reasons)
+
+
+def _seen_workers(stop: threading.Event, seen: set[int]) -> None:
+    while not stop.is_set():
+        seen |= _workers(os.getpid())
+        time.sleep(0.01)
+
+
+def test_a_worker_process_serves_recycle_after_chunks_before_a_fresh_one(tmp_path):
+    """recycle_after = 3: one worker process runs all 3 cells (no spawn per cell: a spawn costs as much as a
+    quick cell); recycle_after = 1: a fresh process per cell."""
+    seen_by = {}
+    for recycle in (3, 1):
+        store = ResultStore(tmp_path / str(recycle))
+        cells = [Cell(f"recycle{recycle}", "tune", "tiny", "inpaint", 0.3, "csgm", {"steps": 5}, "tune", (i,), seed=i)
+                 for i in range(3)]
+        stop, seen = threading.Event(), set()
+        monitor = threading.Thread(target=_seen_workers, args=(stop, seen), daemon=True)
+        monitor.start()
+        try:
+            counts = execute(cells, store, "local", workers=1, recycle_after=recycle)
+        finally:
+            stop.set()
+            monitor.join(5)
+        assert counts == {"ok": 3, "failed": 0, "missing": 0}
+        seen_by[recycle] = len(seen)
+    assert seen_by[3] == 1 and seen_by[1] >= 2, seen_by

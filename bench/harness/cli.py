@@ -26,6 +26,7 @@ class ExecutionOptions:
     chunk_size: int | None = None  # None: 8 on SLURM, 1 locally (bench.harness.slurm.default_chunk_size)
     max_attempts: int = 2  # tries per cell when a worker or SLURM job dies (a failure inside a cell is final per run)
     retry_failed: bool = True  # run again the cells an earlier run stored as failed
+    recycle_after: int = 8  # chunks a local worker process runs before a fresh one replaces it
     wandb: str = "auto"
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
 
@@ -71,13 +72,17 @@ def add_execution_arguments(p: argparse.ArgumentParser) -> None:
                         "cell (an error, a diverging run) is recorded at once and not retried in the same run")
     p.add_argument("--no-retry-failed", dest="retry_failed", action="store_false",
                    help="keep the cells an earlier run recorded as failed (default: run them again, e.g. after a fix)")
+    p.add_argument("--recycle-after", type=int, default=8,
+                   help="chunks a local worker process runs before a fresh process replaces it (default 8: starting "
+                        "one, with torch and the prior, takes 2-3 s, as long as a quick cell; a fresh process frees "
+                        "whatever earlier cells left behind; 1 for cells that leave memory behind)")
     add_slurm_arguments(p)
 
 
 def execution_from_args(a: argparse.Namespace, world_gpus: int) -> ExecutionOptions:
     return ExecutionOptions(executor=a.executor, workers=a.workers, chunk_size=a.chunk_size,
                             max_attempts=a.max_attempts, retry_failed=a.retry_failed, wandb=a.wandb,
-                            slurm=slurm_config_from_args(a, world_gpus))
+                            recycle_after=a.recycle_after, slurm=slurm_config_from_args(a, world_gpus))
 
 
 def progress_printer(stage: str) -> Callable[[dict[str, int]], None]:

@@ -112,7 +112,7 @@ def run_invert(a: argparse.Namespace) -> int:
     ex = cfg.execution
     counts = execute(cells, store, executor, workers=ex.workers, chunk_size=chunk, max_attempts=ex.max_attempts,
                      wandb_mode=resolve_wandb(ex.wandb), slurm=ex.slurm, progress=progress_printer("invert"),
-                     retry_failed=ex.retry_failed)
+                     retry_failed=ex.retry_failed, recycle_after=ex.recycle_after)
     summary = merge_states(cfg, cells)
     print(f"cells {counts}; {summary['images']} images inverted (mean MSE {summary['mse_mean']}); "
           f"states: {', '.join(summary['files'].values())}")

@@ -165,7 +165,8 @@ def _execute(cfg: FairnessConfig, planned: Planned, executor: str, chunk: int, c
     wandb_mode = resolve_wandb(ex.wandb)
     counts = execute(planned.cells, store, executor, workers=ex.workers, chunk_size=chunk,
                      max_attempts=ex.max_attempts, wandb_mode=wandb_mode, slurm=ex.slurm,
-                     progress=progress_printer("fairness"), retry_failed=ex.retry_failed)
+                     progress=progress_printer("fairness"), retry_failed=ex.retry_failed,
+                     recycle_after=ex.recycle_after)
     if counts["ok"] == 0:
         raise StopRun(f"every cell failed ({counts['failed']}); the reasons are in {cfg.out / 'cells'} (field 'reason')",
                       code=1)

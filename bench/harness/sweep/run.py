@@ -19,7 +19,7 @@ def run_stage(cfg: SweepConfig, stage: str, cells: list[Cell], store: ResultStor
     ex = cfg.execution
     return execute(cells, store, executor, workers=ex.workers, chunk_size=chunk_size, max_attempts=ex.max_attempts,
                    wandb_mode=resolve_wandb(ex.wandb), slurm=ex.slurm, progress=progress_printer(stage),
-                   retry_failed=ex.retry_failed)
+                   retry_failed=ex.retry_failed, recycle_after=ex.recycle_after)
 
 
 def _dry_run(cfg: SweepConfig, store: ResultStore, executor: str, chunk: int, tune: list[Cell],
