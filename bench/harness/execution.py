@@ -173,17 +173,29 @@ def _in_rounds(chunks, store, max_attempts: int, run_round) -> None:
 
 def _local_round(chunks, store, workers, max_attempts, wandb_mode, state, report,
                  recycle_after: int = 8) -> list[list[Cell]]:
-    """One pool over ``chunks``; returns the chunks of cells a crash left unfinished."""
+    """Pools over ``chunks``; returns the chunks of cells a crash left unfinished.
+
+    A fresh pool (fresh processes) every ``workers * recycle_after`` chunks, so whatever cells leave behind
+    cannot pile up into an OOM (fairness cells once grew a worker by ~0.7 GB each, before the StepTrace fix).
+    Not a fresh process per chunk: a spawn (torch, the prior) takes 2-3 s, as long as a quick-grid cell, and that
+    doubled the default sweep (3.5 -> 7.1 min on 2 cores, results/perf). Not ``max_tasks_per_child`` > 1 either:
+    on Python 3.11-3.13 a pool with it stops replacing exited workers and hangs (CPython gh-115634; the default
+    sweep hung here at 16 of 54 cells)."""
+    workers = max(1, min(workers, len(chunks)))
+    per_pool = len(chunks) if recycle_after <= 0 else workers * recycle_after
+    crashed: list[list[Cell]] = []
+    for i in range(0, len(chunks), per_pool):
+        crashed += _pool_run(chunks[i:i + per_pool], store, workers, max_attempts, wandb_mode, state, report)
+    return crashed
+
+
+def _pool_run(chunks, store, workers, max_attempts, wandb_mode, state, report) -> list[list[Cell]]:
+    """One pool of ``workers`` processes over ``chunks``; returns the chunks a crash left unfinished."""
     import multiprocessing as mp
 
     workers = max(1, min(workers, len(chunks)))
     crashed: list[list[Cell]] = []
-    # a fresh process every ``recycle_after`` chunks, so whatever cells leave behind cannot pile up into an OOM
-    # (fairness cells once grew a worker by ~0.7 GB each, before the StepTrace fix). Not after every chunk: a
-    # spawn (torch, the prior) takes 2-3 s, as long as a quick-grid cell, and recycling after every one doubled
-    # the default sweep (3.5 -> 7.1 min on 2 cores, results/perf)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
-                             max_tasks_per_child=recycle_after) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_worker_init) as pool:
         futures = {pool.submit(run_chunk, ch, str(store.root), max_attempts, None, wandb_mode, 1): ch for ch in chunks}
         state["running"] = min(workers, len(chunks))
         report()
