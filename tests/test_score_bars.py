@@ -162,3 +162,32 @@ def test_the_card_lists_the_sdedit_rows_of_each_model():
     assert lines[-2] == "| `score_layer1` | 0 | 6.00 (0.060-0.140) | - |"
     assert lines[-1] == "| `score_layer1` | 0.05 | 13.90 (0.060-0.140) | 10.10 (0.060-0.140) |"
     assert sdedit_lines([(Path("score_layer0"), {})]) == []
+
+
+def test_sdedit_rows_decode_every_set_with_the_same_seed(monkeypatch):
+    """sdedit_quality: a row for the states themselves (t0 = 0) and one per start time with both ways back, each
+    decoded with the fixed decode seed, so rows differ only in the states; the spread shrinks under Tweedie."""
+    import torch
+
+    import bench.scores.evaluate as ev
+    from bench.priors.score_prior import GaussianScorePrior
+
+    seeds = []
+
+    def fake_decode(g, h, layer, gen, style="fresh", rgb="dropped"):
+        seeds.append(int(gen.initial_seed()))
+        return h
+
+    def spread_quality(h):  # "FID": the states' spread; two classes split at the mean
+        upper = float((h.flatten(1).mean(1) > 0.5).float().mean())
+        return {"fid_vs_test": float(h.std(0).mean()), "class_shares": {"a": upper, "b": 1 - upper}}
+
+    monkeypatch.setattr(ev, "decode_states", fake_decode)
+    mu, sigma = torch.full((1, 2, 2), 0.5), torch.full((1, 2, 2), 0.1)
+    x = mu + sigma * torch.randn(500, 1, 2, 2, generator=torch.Generator().manual_seed(0))
+    rows = ev.sdedit_quality(GaussianScorePrior(mu, sigma), None, x, 0, spread_quality, starts=(0.05, 0.5))
+    assert [r["t_start"] for r in rows] == [0.0, 0.05, 0.5] and "tweedie_once" not in rows[0]
+    assert set(seeds) == {ev.SDEDIT_DECODE_SEED} and len(seeds) == 5
+    for r in rows[1:]:
+        assert abs(r["sdedit"]["fid_vs_test"] / rows[0]["sdedit"]["fid_vs_test"] - 1) < 0.1
+        assert r["tweedie_once"]["fid_vs_test"] < 0.95 * rows[0]["sdedit"]["fid_vs_test"]
