@@ -66,24 +66,30 @@ def test_score_bf16_rounds_only_the_score_network():
         assert 0 < float((low - ref).norm() / ref.norm()) < 0.02
 
 
+def _sgilo_against_plain(acc: str):
+    """SGILO (inpainting 30%, 3 x 10 steps, 2 test images) plain and under ``acc`` with the same per-image seeds,
+    and plain with other seeds: ((plain, its MSE), (acc, its MSE), mean |plain - plain with other seeds|)."""
+    from bench.priors.catalog import load_images_at
+
+    x = load_images_at("embedded", "test", [0, 1])[0]
+    out = {}
+    for setting, ids in (("", [1, 2]), (acc, [1, 2]), ("", [3, 4])):
+        prior = load_prior("embedded", acceleration=setting)
+        op = tasks.get("inpaint").build(0.3, prior.image_shape, seed=0)
+        m = methods.get("sgilo")
+        res = m.solve(Problem(op(x), op, ids, reference=x), prior, m.default_params().replace(steps=(10, 10, 10)))
+        rec = torch.stack([r.reconstruction for r in res])
+        out[(setting, ids[0])] = (rec, float((rec - x).pow(2).mean()))
+    plain = out[("", 1)]
+    return plain, out[(acc, 1)], (out[("", 3)][0] - plain[0]).abs().mean()
+
+
 def test_score_bf16_sgilo_matches_the_plain_path():
     """SGILO's reconstruction with bf16 score networks. SGILO is a sampler whose rounds amplify small changes
     of the score, so the tolerance is its own sampling noise: the bf16 path moves the reconstruction less than
     a change of the per-image seed does, and the reference MSE stays within 25%. (Measured at the default
     300 steps per round on 4 images: |bf16 - plain| 0.042, |seed - seed| 0.074, MSE 0.0446 vs 0.0451.)"""
-    from bench.priors.catalog import load_images_at
-
-    x = load_images_at("embedded", "test", [0, 1])[0]
-    out = {}
-    for acc, ids in (("", [1, 2]), ("score-bf16", [1, 2]), ("", [3, 4])):
-        prior = load_prior("embedded", acceleration=acc)
-        op = tasks.get("inpaint").build(0.3, prior.image_shape, seed=0)
-        m = methods.get("sgilo")
-        res = m.solve(Problem(op(x), op, ids, reference=x), prior, m.default_params().replace(steps=(10, 10, 10)))
-        rec = torch.stack([r.reconstruction for r in res])
-        out[(acc, ids[0])] = (rec, float((rec - x).pow(2).mean()))
-    (plain, mse_plain), (fast, mse_fast) = out[("", 1)], out[("score-bf16", 1)]
-    seed_change = (out[("", 3)][0] - plain).abs().mean()
+    (plain, mse_plain), (fast, mse_fast), seed_change = _sgilo_against_plain("score-bf16")
     assert 0 < (fast - plain).abs().mean() < seed_change and abs(mse_fast - mse_plain) < 0.25 * mse_plain
 
 
@@ -174,17 +180,5 @@ def test_score_reuse_sgilo_matches_the_plain_path():
     it, and its MSE stays within 10% of the plain path's. Each hot step differs by ~1e-4 of its scale, but SGILO
     is a sampler whose rounds amplify small changes (measured, 3 x 10 steps: |reuse - plain| 0.017 against a seed
     change of 0.106 in a clean clone; after a 5-step solve in bench.perf, 8.7e-6)."""
-    from bench.priors.catalog import load_images_at
-
-    x = load_images_at("embedded", "test", [0, 1])[0]
-    out = {}
-    for acc, ids in (("", [1, 2]), ("score-reuse", [1, 2]), ("", [3, 4])):
-        prior = load_prior("embedded", acceleration=acc)
-        op = tasks.get("inpaint").build(0.3, prior.image_shape, seed=0)
-        m = methods.get("sgilo")
-        res = m.solve(Problem(op(x), op, ids, reference=x), prior, m.default_params().replace(steps=(10, 10, 10)))
-        rec = torch.stack([r.reconstruction for r in res])
-        out[(acc, ids[0])] = (rec, float((rec - x).pow(2).mean()))
-    (plain, mse_plain), (fast, mse_fast) = out[("", 1)], out[("score-reuse", 1)]
-    seed_change = (out[("", 3)][0] - plain).abs().mean()
+    (plain, mse_plain), (fast, mse_fast), seed_change = _sgilo_against_plain("score-reuse")
     assert 0 < (fast - plain).abs().mean() < 0.5 * seed_change and abs(mse_fast - mse_plain) < 0.1 * mse_plain
