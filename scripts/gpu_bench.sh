@@ -8,5 +8,5 @@ PY=${PY:-.venv/bin/python}
 $PY -c "import torch; assert torch.cuda.is_available(), 'no CUDA device: this script is for a GPU machine'"
 exec $PY -m bench.perf --device cuda --name cuda --scales embedded,ffhq-arch --batches 1,8,16 \
   --ffhq-batches 1,8 --rounds 0,1,2 --repeats 7 --reach-batch 8 --memory-batch 8 \
-  --sgilo-settings "score-bf16;score-graphs;score-bf16,score-graphs" \
+  --sgilo-settings "score-bf16;score-graphs;score-reuse;score-bf16,score-graphs;score-bf16,score-graphs,score-reuse" \
   --accel "channels_last;bf16;compile;compile-graphs;channels_last,bf16,compile" --accel-batch 8 "$@"
