@@ -70,9 +70,10 @@ def test_invert_train_install_for_a_world_defined_here(tmp_path):
     assert ScorePrior.load(model / "score_prior.pt").metadata["eval_on"] == "held-out states"
     # a named variant trains beside the default, and install picks the one asked for
     assert main(["train", *common, "--layer", "1", "--train-steps", "2", "--threads", "1", "--variant", "adaln",
-                 "--time-conditioning", "adaln"]) == 0
+                 "--time-conditioning", "adaln", "--dim", "48", "--depth", "3", "--heads", "3"]) == 0
     assert main(["install", *common, "--layer", "1", "--variant", "adaln"]) == 0
-    assert catalog.load_prior("toy-scores").scores[1].config.time_conditioning == "adaln"
+    cfg = catalog.load_prior("toy-scores").scores[1].config
+    assert (cfg.time_conditioning, cfg.dim, cfg.depth, cfg.heads) == ("adaln", 48, 3, 3)  # the size options reach it
     assert main(["install", *common, "--layer", "1"]) == 0
     assert catalog.load_prior("toy-scores").scores[1].config.time_conditioning == "official"
     # the card lists the evaluated model, marks it installed, and draws its curve
