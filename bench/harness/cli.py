@@ -85,6 +85,17 @@ def execution_from_args(a: argparse.Namespace, world_gpus: int) -> ExecutionOpti
                             recycle_after=a.recycle_after, slurm=slurm_config_from_args(a, world_gpus))
 
 
+def execute_with_options(cells: Sequence, store, executor: str, ex: ExecutionOptions, chunk_size: int,
+                         stage: str) -> dict[str, int]:
+    """``bench.harness.execution.execute`` under a command's execution options and a progress line for ``stage``:
+    one place that maps the options, so an option added to ExecutionOptions reaches every command."""
+    from bench.harness.execution import execute
+
+    return execute(cells, store, executor, workers=ex.workers, chunk_size=chunk_size, max_attempts=ex.max_attempts,
+                   wandb_mode=resolve_wandb(ex.wandb), slurm=ex.slurm, progress=progress_printer(stage),
+                   retry_failed=ex.retry_failed, recycle_after=ex.recycle_after)
+
+
 def progress_printer(stage: str) -> Callable[[dict[str, int]], None]:
     """A callback printing ``[stage] done/total cells ...`` on one stderr line, at most once a second."""
     start = time.time()

@@ -182,7 +182,7 @@ def _local_round(chunks, store, workers, max_attempts, wandb_mode, state, report
     on Python 3.11-3.13 a pool with it stops replacing exited workers and hangs (CPython gh-115634; the default
     sweep hung here at 16 of 54 cells)."""
     workers = max(1, min(workers, len(chunks)))
-    per_pool = len(chunks) if recycle_after <= 0 else workers * recycle_after
+    per_pool = workers * recycle_after  # execute() checked recycle_after >= 1
     crashed: list[list[Cell]] = []
     for i in range(0, len(chunks), per_pool):
         crashed += _pool_run(chunks[i:i + per_pool], store, workers, max_attempts, wandb_mode, state, report)

@@ -22,9 +22,8 @@ from typing import Sequence
 from bench.harness.cli import (
     UsageError,
     add_execution_arguments,
+    execute_with_options,
     execution_from_args,
-    progress_printer,
-    resolve_wandb,
     run_main,
     sbatch_line,
     validate_prior,
@@ -77,7 +76,6 @@ def describe_invert(cfg: InvertConfig, n_cells: int, executor: str, chunk: int) 
 
 
 def run_invert(a: argparse.Namespace) -> int:
-    from bench.harness.execution import execute
     from bench.harness.slurm import default_chunk_size, resolve_executor
     from bench.harness.store import ResultStore
     from bench.priors.catalog import count_images, missing_assets
@@ -109,10 +107,7 @@ def run_invert(a: argparse.Namespace) -> int:
               f"then re-run this command without --plan-only to merge the states")
         return 0
     print(describe_invert(cfg, len(cells), executor, chunk), file=sys.stderr)
-    ex = cfg.execution
-    counts = execute(cells, store, executor, workers=ex.workers, chunk_size=chunk, max_attempts=ex.max_attempts,
-                     wandb_mode=resolve_wandb(ex.wandb), slurm=ex.slurm, progress=progress_printer("invert"),
-                     retry_failed=ex.retry_failed, recycle_after=ex.recycle_after)
+    counts = execute_with_options(cells, store, executor, cfg.execution, chunk, "invert")
     summary = merge_states(cfg, cells)
     print(f"cells {counts}; {summary['images']} images inverted (mean MSE {summary['mse_mean']}); "
           f"states: {', '.join(summary['files'].values())}")

@@ -23,8 +23,7 @@ from bench.experiments.fairness.report import (
     table_markdown,
 )
 from bench.experiments.fairness.stats import fairness_table, paired_comparisons
-from bench.harness.cli import progress_printer, resolve_wandb, sbatch_line
-from bench.harness.execution import execute
+from bench.harness.cli import execute_with_options, resolve_wandb, sbatch_line
 from bench.harness.runner import Cell
 from bench.harness.slurm import default_chunk_size, resolve_executor
 from bench.harness.store import ResultStore
@@ -163,10 +162,7 @@ def _execute(cfg: FairnessConfig, planned: Planned, executor: str, chunk: int, c
     print(describe(cfg, executor, planned), file=sys.stderr)
     ex = cfg.execution
     wandb_mode = resolve_wandb(ex.wandb)
-    counts = execute(planned.cells, store, executor, workers=ex.workers, chunk_size=chunk,
-                     max_attempts=ex.max_attempts, wandb_mode=wandb_mode, slurm=ex.slurm,
-                     progress=progress_printer("fairness"), retry_failed=ex.retry_failed,
-                     recycle_after=ex.recycle_after)
+    counts = execute_with_options(planned.cells, store, executor, ex, chunk, "fairness")
     if counts["ok"] == 0:
         raise StopRun(f"every cell failed ({counts['failed']}); the reasons are in {cfg.out / 'cells'} (field 'reason')",
                       code=1)

@@ -4,8 +4,7 @@ from __future__ import annotations
 import sys
 import time
 
-from bench.harness.cli import progress_printer, resolve_wandb, sbatch_line
-from bench.harness.execution import execute
+from bench.harness.cli import execute_with_options, resolve_wandb, sbatch_line
 from bench.harness.runner import Cell
 from bench.harness.slurm import default_chunk_size, resolve_executor
 from bench.harness.store import ResultStore
@@ -16,10 +15,7 @@ from bench.harness.sweep.plan import describe_plan, plan_eval, plan_tune
 def run_stage(cfg: SweepConfig, stage: str, cells: list[Cell], store: ResultStore, executor: str,
               chunk_size: int) -> dict[str, int]:
     store.write_plan(cells, meta={"stage": stage, "config": cfg.to_dict()}, name=f"plan_{stage}.json")
-    ex = cfg.execution
-    return execute(cells, store, executor, workers=ex.workers, chunk_size=chunk_size, max_attempts=ex.max_attempts,
-                   wandb_mode=resolve_wandb(ex.wandb), slurm=ex.slurm, progress=progress_printer(stage),
-                   retry_failed=ex.retry_failed, recycle_after=ex.recycle_after)
+    return execute_with_options(cells, store, executor, cfg.execution, chunk_size, stage)
 
 
 def _dry_run(cfg: SweepConfig, store: ResultStore, executor: str, chunk: int, tune: list[Cell],
