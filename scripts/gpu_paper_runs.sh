@@ -24,8 +24,18 @@ run() {  # run a step with what is left of the deadline; a step cut short resume
   echo "== $(date +%T) ($t s left): $*"
   timeout --signal=TERM --kill-after=15 "$t" "$@"
 }
-run $PY -m bench.sweep --tasks superres --levels superres=8,4 --profile paper $COMMON --out $SR
-run $PY -m bench.fairness --prior embedded --from-sweep $SR --factor 4 8 --samples 5 $COMMON \
+# a fresh checkout has no runs/: resume from the cell records committed mid-way (scripts/paper_wip.sh pack)
+bash scripts/paper_wip.sh unpack
+# superres is done and its report committed; the fairness run takes its tuning choices from that report's rows
+# (the same select_best choice as from the store); without the report, run the superres sweep first
+SR_ROWS=results/embedded/paper-superres/rows.csv
+if [ -f "$SR_ROWS" ]; then
+  TUNED=$SR_ROWS
+else
+  run $PY -m bench.sweep --tasks superres --levels superres=8,4 --profile paper $COMMON --out $SR
+  TUNED=$SR
+fi
+run $PY -m bench.fairness --prior embedded --from-sweep $TUNED --factor 4 8 --samples 5 $COMMON \
   --out runs/fairness-embedded-paper-v21
 # the other tasks at their two scarcest levels only (the question the report answers; a third level would
 # cost half as much again on 2 CPU cores)

@@ -209,7 +209,7 @@ def test_embedded_plugin_restricts_to_the_two_fairness_classes():
     (["--params", "sgilo"], "expected METHOD=JSON"),
     (["--params", "csgm={}"], "not in --methods"),
     (["--samples", "0"], "--samples must be >= 1"),
-    (["--from-sweep", "/nonexistent"], "not a sweep store"),
+    (["--from-sweep", "/nonexistent"], "neither a sweep store"),
 ])
 def test_bad_input_exits_2_with_valid_choices(args, expected, capsys):
     assert main(args + ["--dry-run"]) == 2
@@ -332,6 +332,13 @@ def test_hyperparameters_from_a_sweeps_superres_tuning(tmp_path):
         store.record(CellResult(c, rows))
     tuned = tuned_superres(tmp_path / "sweep", "tiny")
     assert tuned == {(4.0, "ilo"): {"steps": [9, 9]}} and tuned_superres(tmp_path / "sweep", "embedded") == {}
+    # the committed report's rows.csv (what survives a fresh checkout) gives the same choice
+    from bench.report.collect import write_rows
+    from bench.report.frames import load_store
+
+    rows, traces, _ = load_store(tmp_path / "sweep")
+    write_rows(rows, traces, tmp_path / "report")
+    assert tuned_superres(tmp_path / "report" / "rows.csv", "tiny") == tuned
     ch = choose_params("ilo", 4, tuned, "sweep")
     assert ch.params == {"steps": [9, 9]} and ch.source == "tuned (sweep, superres x4)" and ch.variant == "tuned"
     ch = choose_params("ilo", 8, tuned, "sweep", override={"geocross": 0.0}, steps_scale=0.5)

@@ -121,9 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="downsampling factors PER SIDE; the pixel count shrinks by N^2 (default: 4 8 on the embedded "
                         "32x32 images = x16, x64 in pixel count; 16 on FFHQ 1024 = x256, the paper's)")
     p.add_argument("--samples", type=int, default=5, help="posterior samples per image for samplers (default 5)")
-    p.add_argument("--from-sweep", default=None, metavar="DIR",
-                   help="take hyperparameters tuned on superres by a sweep store (bench.report.stats.select_best); "
-                        "default: each method's defaults")
+    p.add_argument("--from-sweep", default=None, metavar="DIR|CSV",
+                   help="take hyperparameters tuned on superres by a sweep (bench.report.stats.select_best): its "
+                        "store, or the rows.csv of its committed report; default: each method's defaults")
     p.add_argument("--params", action="append", default=[], metavar="METHOD=JSON",
                    help="override hyperparameters of a method (repeatable), e.g. sgilo='{\"temperature\": [0, 0, 1]}'")
     p.add_argument("--steps-scale", type=float, default=1.0, help="multiply every method's step counts (smoke runs)")
@@ -196,8 +196,10 @@ def config_from_args(a: argparse.Namespace) -> FairnessConfig:
     _check_ranges(a)
     clf, opts = _classifier(a, world.fairness.classifier)
     from_sweep = Path(a.from_sweep) if a.from_sweep else None
-    if from_sweep is not None and not (from_sweep / "cells").is_dir():
-        raise UsageError(f"--from-sweep {from_sweep}: not a sweep store (no cells/ folder)")
+    if from_sweep is not None and not ((from_sweep / "cells").is_dir() or
+                                       (from_sweep.is_file() and from_sweep.suffix == ".csv")):
+        raise UsageError(f"--from-sweep {from_sweep}: neither a sweep store (no cells/ folder) nor a report's "
+                         "rows.csv (e.g. results/embedded/paper-superres/rows.csv)")
     return FairnessConfig(
         prior=prior, methods=method_names, factors=factors, samples=a.samples,
         out=Path(a.out) if a.out else Path("runs") / f"fairness-{prior}", from_sweep=from_sweep,

@@ -52,16 +52,27 @@ class Choice:
     variant: str  # Cell.variant
 
 
-def tuned_superres(sweep_dir: Path, prior: str) -> dict[tuple[float, str], dict]:
+def sweep_rows(source: Path) -> pd.DataFrame:
+    """A sweep's per-image rows: from its store (a run folder with cells/) or from the ``rows.csv`` its
+    committed report holds, so a fairness run needs no raw run folder once the sweep's report is in git."""
+    if source.is_file():
+        return pd.read_csv(source, dtype={"params": str})
+    return pd.DataFrame(ResultStore(source).rows())
+
+
+def tuned_superres(source: Path, prior: str) -> dict[tuple[float, str], dict]:
     """{(level, method): params} chosen by ``bench.report.stats.select_best`` from a sweep's superres
-    tuning rows on this prior (noise-free measurements only); empty if it tuned no superres."""
+    tuning rows on this prior (noise-free measurements only); empty if it tuned no superres.
+    ``source``: a sweep store or a report's ``rows.csv`` (the same rows, the same choice)."""
     from bench.report.stats import select_best
 
-    rows = [r for r in ResultStore(sweep_dir).rows()
-            if r.get("stage") == "tune" and r.get("task") == "superres" and r.get("prior") == prior]
-    if not rows:
+    df = sweep_rows(source)
+    if df.empty or not {"stage", "task", "prior"} <= set(df.columns):
         return {}
-    chosen = select_best(pd.DataFrame(rows))
+    df = df[(df["stage"] == "tune") & (df["task"] == "superres") & (df["prior"] == prior)]
+    if df.empty:
+        return {}
+    chosen = select_best(df.reset_index(drop=True))
     out = {}
     for _, r in chosen.iterrows():
         if float(r.get("noise_sigma", 0.0) or 0.0) == 0.0 and r["params"]:

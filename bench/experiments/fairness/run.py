@@ -105,7 +105,9 @@ def _choices(cfg: FairnessConfig) -> dict[tuple[int, str], Choice]:
     if cfg.from_sweep and not tuned:
         print(f"note: {cfg.from_sweep} has no superres tuning rows for prior {cfg.prior!r}; using method defaults",
               file=sys.stderr)
-    sweep_name = cfg.from_sweep.name if cfg.from_sweep else ""
+    # a report's rows.csv is named by its folder (results/embedded/paper-superres/rows.csv -> paper-superres)
+    sweep_name = "" if not cfg.from_sweep else (cfg.from_sweep.parent.name if cfg.from_sweep.is_file()
+                                                else cfg.from_sweep.name)
     try:
         return {(f, m): choose_params(m, f, tuned, sweep_name, cfg.params_override.get(m), cfg.steps_scale,
                                       cfg.independent_chains)
