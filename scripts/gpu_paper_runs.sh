@@ -25,7 +25,7 @@ run() {  # run a step with what is left of the deadline; a step cut short resume
   timeout --signal=TERM --kill-after=15 "$t" "$@"
 }
 # a fresh checkout has no runs/: resume from the cell records committed mid-way (scripts/paper_wip.sh pack)
-bash scripts/paper_wip.sh unpack
+PY=$PY bash scripts/paper_wip.sh unpack
 # superres is done and its report committed; the fairness run takes its tuning choices from that report's rows
 # (the same select_best choice as from the store); without the report, run the superres sweep first
 SR_ROWS=results/embedded/paper-superres/rows.csv

@@ -31,13 +31,19 @@ def traces_frame(traces: list[dict[str, Any]], rows: pd.DataFrame) -> pd.DataFra
     Elapsed time at a trace step s is (s + 1) * seconds / n_steps, with the row's per-image
     seconds and n_steps = last step + 1 (one generator evaluation per step, so this is the time
     at which that evaluation finished; a +1 keeps the first point off zero). Elapsed NFE is
-    (s + 1) * nfe_generator / n_steps in the same way.
+    (s + 1) * nfe_generator / n_steps in the same way. Traces thinned for carrying (``"thin": k``) put every
+    trace on the steps that are multiples of the largest k, plus each trace's last step.
     """
     cols = ["cell", "stage", "image_set", "prior", "noise_sigma", "task", "level", "method", "variant", "image_id",
             "status", "step", "loss", "ref_mse", "seconds_elapsed", "nfe_elapsed"]
     traces = [t for t in traces if t.get("steps")]
     if not traces:
         return pd.DataFrame(columns=cols)
+    coarsest = max(int(t.get("thin", 1)) for t in traces)
+    if coarsest > 1:  # cells restored by bench.harness.carry hold thinned traces: draw every trace on their grid
+        from bench.harness.carry import thin_trace
+
+        traces = [thin_trace(t, coarsest) for t in traces]
     lengths = np.array([len(t["steps"]) for t in traces])
     meta = ("cell", "stage", "task", "level", "method", "variant", "image_id")
     df = pd.DataFrame({c: np.repeat(np.array([t.get(c) for t in traces], dtype=object), lengths) for c in meta})
