@@ -43,3 +43,25 @@ def test_claim_table_keeps_only_sgilo_at_the_scarce_levels():
 
 def test_claim_table_of_nothing_is_empty():
     assert claim_table(pd.DataFrame(columns=["task", "level", "method", "reference"])).empty
+
+
+def test_claims_of_several_reports_combine_into_one_answer(tmp_path, capsys):
+    from bench.report.claims import main
+
+    a, b = tmp_path / "paper-superres", tmp_path / "paper-others"
+    for d, rows in ((a, [_paired("superres", 8, "ilo", 0.006, 0.038)]),
+                    (b, [_paired("inpaint", 0.0625, "ilo", -0.02, -0.01), _paired("cs", 0.0625, "csgm", -0.01, 0.02)])):
+        d.mkdir()
+        claim_table(pd.DataFrame(rows)).to_csv(d / "claims.csv", index=False)
+    out = tmp_path / "claims" / "paper-claims.md"
+    assert main([str(a), str(b), "--out", str(out)]) == 0
+    md = out.read_text()
+    assert "against ilo: SGILO better: 1, SGILO worse: 1 (of 2 cells)" in md and "| superres | 8 | ilo |" in md
+    combined = pd.read_csv(out.with_suffix(".csv"))
+    assert combined.set_index("task")["report"].to_dict() == {"superres": "paper-superres", "inpaint": "paper-others",
+                                                                  "cs": "paper-others"}
+    # the same cell answered twice, or a folder without claims.csv: a clear error, nothing written
+    assert main([str(a), str(a), "--out", str(tmp_path / "x.md")]) == 2
+    assert "more than one report: superres 8 (paper-superres)" in capsys.readouterr().err
+    assert main([str(tmp_path), "--out", str(tmp_path / "y.md")]) == 2
+    assert "no claims.csv" in capsys.readouterr().err and not (tmp_path / "y.md").exists()

@@ -6,6 +6,8 @@ paired bootstrap 95% CI alone, so it can come out either way and says "not resol
 """
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
@@ -74,3 +76,52 @@ def claim_lines(claims: pd.DataFrame) -> list[str]:
             "test images, each image's MSE averaged over the seeds; paired bootstrap 95% CI). The verdict follows "
             "from the CI alone: better (CI under 0), worse (over 0), or not resolved.", "", *summary, "",
             markdown_table(shown), ""]
+
+
+def combine_claims(report_dirs: Sequence[str | Path]) -> pd.DataFrame:
+    """The ``claims.csv`` of several reports (e.g. one sweep per task group) as one table, with the report
+    each row came from; a task and level answered by two reports is an error (which one would be the answer?)."""
+    parts = []
+    for d in report_dirs:
+        path = Path(d) / "claims.csv"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no claims.csv (write the report with `python -m bench.collect` first)")
+        parts.append(pd.read_csv(path).assign(report=Path(d).name))
+    claims = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*CLAIM_COLUMNS, "report"])
+    dup = claims[claims.duplicated(["task", "level", "reference"], keep=False)]
+    if len(dup):
+        cells = sorted({f"{t} {lv:g} ({r})" for t, lv, r in zip(dup["task"], dup["level"], dup["report"])})
+        raise ValueError(f"the same task and level in more than one report: {', '.join(cells)}")
+    return claims
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.report.claims REPORT... --out FILE.md``: one answer to the paper's question over reports."""
+    import argparse
+
+    from bench.core.io import atomic_write_text
+
+    p = argparse.ArgumentParser(prog="python -m bench.report.claims",
+                                description="Combine the claims.csv of several reports (each written by "
+                                            "python -m bench.collect) into one markdown table and one CSV.")
+    p.add_argument("reports", nargs="+", help="report folders, each holding a claims.csv")
+    p.add_argument("--out", required=True, help="the markdown file to write; the CSV goes beside it")
+    a = p.parse_args(argv)
+    try:
+        claims = combine_claims(a.reports)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    claims.to_csv(out.with_suffix(".csv"), index=False, float_format="%.6g")
+    sources = ", ".join(f"`{r}`" for r in a.reports)
+    atomic_write_text(out, "\n".join([f"# SGILO against its references, over {sources}", "",
+                                      f"Written by `python -m bench.report.claims {' '.join(a.reports)} --out {out}`.",
+                                      "", *claim_lines(claims)]))
+    print(f"wrote {out} and {out.with_suffix('.csv')} ({len(claims)} rows)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
