@@ -146,3 +146,44 @@ def test_layer_rgb_is_the_layers_own_term_of_the_skip_sum():
     assert own.shape == dropped.shape and not torch.allclose(own, dropped)
     with pytest.raises(ValueError, match="rgb must be one of"):
         decode_states(g, s1.features, 1, torch.Generator(), rgb="all")
+
+
+def test_sampler_study_varies_only_the_sampler_and_resumes(tmp_path, monkeypatch):
+    """bench.scores samplers: one row per sampler, each the bars' own decode of that sampler's samples (same
+    seed and n), the real states decoded alike, resumable, and a clear error on changed settings."""
+    import types
+
+    from bench.priors.score_vit import ScoreViT, ScoreViTConfig
+    from bench.scores import evaluate as ev
+
+    def fake_quality(images: torch.Tensor) -> dict:  # a deterministic stand-in for the world's classifier FID
+        m = float(images.mean())
+        return {"fid_vs_test": round(m, 6), "class_shares": {"a": 0.5, "b": 0.5}, "mean_confidence": 0.9}
+
+    monkeypatch.setattr(catalog, "get_world", lambda name: types.SimpleNamespace(quality_stats=fake_quality))
+    study = {"pc": {**ev.SAMPLERS["pc"], "n_steps": 3}, "pc, 2 corrector steps": {**ev.SAMPLERS["pc"], "n_steps": 3,
+                                                                                  "corrector_steps": 2, "eps": 0.01}}
+    monkeypatch.setattr(ev, "SAMPLER_STUDY", study)
+    c, h, w = tiny_generator().layer_shape(1)
+    torch.manual_seed(0)
+    score = ScorePrior(ScoreViT(ScoreViTConfig(channels=c, height=h, width=w, dim=8, depth=1, heads=1, dim_head=8,
+                                               mlp_ratio=1)), layer=1).save(tmp_path / "score.pt")
+    heldout = tmp_path / "heldout.pt"
+    torch.save(torch.randn(6, c, h, w), heldout)
+    res = ev.sampler_study("tiny", 1, tmp_path / "study", n=5, heldout=heldout, score_file=score)
+    assert list(res["samplers"]) == ["pc", "pc, 2 corrector steps"]
+    g = catalog.load_prior("tiny").generator.cpu()
+    for name, cfg in study.items():  # exactly what the bars' code path gives for that sampler
+        direct = fake_quality(ev.langevin_images(ScorePrior.load(score), g, 5, 0, sampler=cfg, rgb="own"))
+        assert res["samplers"][name]["decoded"] == direct
+    assert res["samplers"]["pc"] != res["samplers"]["pc, 2 corrector steps"]
+    assert res["real_states_decoded"]["fid_vs_test"] != res["samplers"]["pc"]["decoded"]["fid_vs_test"]
+    md = ev.sampler_study_markdown(res)
+    assert "| held-out real states (no sampler) |" in md and "| pc, 2 corrector steps | 2 | 0.01 |" in md
+    # resumes: a finished sampler is not sampled again
+    monkeypatch.setattr(ev, "langevin_images", lambda *a, **k: pytest.fail("sampled again"))
+    assert ev.sampler_study("tiny", 1, tmp_path / "study", n=5, heldout=heldout, score_file=score) == res
+    with pytest.raises(ValueError, match="measured with n=5"):
+        ev.sampler_study("tiny", 1, tmp_path / "study", n=7, score_file=score)
+    with pytest.raises(ValueError, match="valid: \\['pc', 'pc, 2 corrector steps'\\]"):
+        ev.sampler_study("tiny", 1, tmp_path / "study", names=["ald"], n=5, score_file=score)

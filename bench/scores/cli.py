@@ -196,6 +196,33 @@ def run_evaluate(a: argparse.Namespace) -> int:
     return 0
 
 
+def run_samplers(a: argparse.Namespace) -> int:
+    from bench.core.io import atomic_write_text
+    from bench.scores.evaluate import SAMPLER_STUDY, sampler_study, sampler_study_markdown
+
+    validate_prior(a.prior, _prior_names())
+    store = Path(a.out) if a.out else _default_out(a.prior)
+    names = [x.strip() for x in a.samplers.split(";") if x.strip()] if a.samplers else list(SAMPLER_STUDY)
+    score = _model_dir(a) / "score_prior.pt" if a.variant else None
+    if score is not None and not score.exists():
+        print(f"{score} is missing: run `python -m bench.scores train --variant {a.variant}` first", file=sys.stderr)
+        return 2
+    heldout = store / f"layer{a.layer}_heldout.pt"
+    if not heldout.exists():
+        print(f"note: {heldout} is missing (run `python -m bench.scores invert` for it): the table has no "
+              "real-states row and no FID ratio", file=sys.stderr)
+    results = Path(a.results) if a.results else store
+    try:
+        res = sampler_study(a.prior, a.layer, results, names, n=a.n, heldout=heldout if heldout.exists() else None,
+                            score_file=score)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    md = atomic_write_text(results / f"sampler_study_layer{a.layer}.md", sampler_study_markdown(res))
+    print(f"wrote {md}")
+    return 0
+
+
 def run_card(a: argparse.Namespace) -> int:
     from bench.scores.card import write_card
 
@@ -274,13 +301,20 @@ def build_parser() -> argparse.ArgumentParser:
                          "existing evaluation (a few minutes)")
     ins = sub.add_parser("install", help="make the trained prior the world's score model of its layer")
     ins.add_argument("--layer", type=int, required=True)
+    sm = sub.add_parser("samplers", help="decoded-sample FID of one layer prior under each sampler of "
+                        "bench.scores.evaluate.SAMPLER_STUDY: is the bars' figure the prior's or its sampler's?")
+    sm.add_argument("--layer", type=int, required=True)
+    sm.add_argument("--samplers", default="", help="';'-separated names (default: all of SAMPLER_STUDY, in order)")
+    sm.add_argument("-n", type=int, default=400, help="samples per sampler (default 400, the card's n)")
+    sm.add_argument("--results", default=None, help="folder for sampler_study_layer<k>.json/.md (default: the "
+                    "pipeline's folder); resumable: finished samplers are kept")
     cd = sub.add_parser("card", help="the model card (bars, training curves, Figure-4 grids) of every evaluated model")
     cd.add_argument("--results", default=None, help="folder for the card and its figures (default: the pipeline's "
                     "folder); the card is also copied beside the installed weights")
-    for s in (inv, tr, ev, ins, cd):
+    for s in (inv, tr, ev, ins, cd, sm):
         s.add_argument("--prior", default="embedded", help="prior whose world's training images are used")
         s.add_argument("--out", default=None, help="the pipeline's folder (default runs/scores-<prior>)")
-    for s in (tr, ev, ins):
+    for s in (tr, ev, ins, sm):
         s.add_argument("--variant", default="", help="name of a training variant: its model lives in "
                        "score_layer<k>-<variant>/ beside the default score_layer<k>/ (e.g. to compare architectures)")
     return p
@@ -288,5 +322,5 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     stages = {"invert": run_invert, "train": run_train, "evaluate": run_evaluate, "install": run_install,
-              "card": run_card}
+              "card": run_card, "samplers": run_samplers}
     return run_main(build_parser(), argv, lambda a: stages[a.stage](a))

@@ -82,16 +82,17 @@ def norm_label(sp) -> str:
     return "per channel" if isinstance(sp.norm_min, list) else "one pair"
 
 
-def langevin_states(sp, n: int, gen: torch.Generator, batch: int = 250, sampler: str = BAR_SAMPLER) -> torch.Tensor:
-    """``n`` samples of ``sp``'s layer with one of :data:`SAMPLERS`."""
+def langevin_states(sp, n: int, gen: torch.Generator, batch: int = 250,
+                    sampler: str | dict = BAR_SAMPLER) -> torch.Tensor:
+    """``n`` samples of ``sp``'s layer with one of :data:`SAMPLERS` (or a sampler configuration of the same form)."""
     from bench.priors.samplers import sample_layer
 
-    return torch.cat([sample_layer(sp, min(batch, n - i), generator=gen, **SAMPLERS[sampler])
-                      for i in range(0, n, batch)])
+    cfg = SAMPLERS[sampler] if isinstance(sampler, str) else sampler
+    return torch.cat([sample_layer(sp, min(batch, n - i), generator=gen, **cfg) for i in range(0, n, batch)])
 
 
 def langevin_images(sp, g, n: int, seed: int, batch: int = 250, keep: list | None = None,
-                    sampler: str = BAR_SAMPLER, rgb: str = "dropped") -> torch.Tensor:
+                    sampler: str | dict = BAR_SAMPLER, rgb: str = "dropped") -> torch.Tensor:
     """Samples of the layer decoded by the generator (in chunks of ``batch``); the states themselves
     are appended to ``keep`` when given (to decode them a second way without sampling again)."""
     gen = torch.Generator().manual_seed(seed)
@@ -416,3 +417,90 @@ def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(arr[..., 0] if c == 1 else arr).resize((arr.shape[1] * 2, arr.shape[0] * 2), Image.NEAREST).save(path)
     return path
+
+
+# Is a decoded-sample FID the prior's, or its sampler's? The bars' PC sampler does one corrector step per time;
+# with a score that is only approximately a gradient field that may not reach the model's own marginals. The
+# study holds the network, seed, n and decode fixed and varies only the sampler: more corrector steps (the same
+# target distribution, better mixed), where the sampler stops before its final Tweedie step, and the predictor
+# alone. If the FID keeps falling with corrector steps, the bars' figure measured the sampler, not the prior.
+_PC = SAMPLERS["pc"]
+SAMPLER_STUDY = {
+    "pc": _PC,
+    "pc, end 0.01": {**_PC, "eps": 0.01},
+    "predictor only, end 0.01": {**_PC, "corrector": "none", "eps": 0.01},
+    "pc, 3 corrector steps, end 0.01": {**_PC, "corrector_steps": 3, "eps": 0.01},
+    "pc, 5 corrector steps, end 0.01": {**_PC, "corrector_steps": 5, "eps": 0.01},
+}
+
+
+def sampler_study(prior_name: str, layer: int, out: Path, names: list[str] | None = None, n: int = 400,
+                  seed: int = 0, heldout: Path | None = None, rgb: str = BAR_DECODE_RGB,
+                  score_file: Path | None = None) -> dict:
+    """Decoded-sample quality of one layer prior under each sampler of :data:`SAMPLER_STUDY` (same network,
+    seed 0, n and decode as the bars), and of the held-out real states decoded alike where given. Resumable:
+    ``out/sampler_study_layer<k>.json`` gains one sampler at a time and a finished one is not run again."""
+    import time
+
+    from bench.core.io import atomic_write_json
+    from bench.priors.catalog import get_world, load_prior
+    from bench.priors.score_prior import ScorePrior
+
+    unknown = sorted(set(names or ()) - set(SAMPLER_STUDY))
+    if unknown:
+        raise ValueError(f"unknown samplers {unknown}; valid: {list(SAMPLER_STUDY)}")
+    quality = get_world(prior_name).quality_stats
+    if quality is None:
+        raise ValueError(f"the world of {prior_name!r} has no quality measure: decoded states cannot be scored")
+    prior = load_prior(prior_name)
+    sp = ScorePrior.load(score_file) if score_file else prior.scores[layer]
+    g = prior.generator.cpu()
+    path = out / f"sampler_study_layer{layer}.json"
+    res = json.loads(path.read_text()) if path.exists() else {}
+    if res and (res.get("n"), res.get("seed"), res.get("decode_rgb")) != (n, seed, rgb):
+        raise ValueError(f"{path} was measured with n={res.get('n')}, seed={res.get('seed')}, "
+                         f"decode {res.get('decode_rgb')}: move it away or use the same settings")
+    res.update({"prior": prior_name, "layer": layer, "n": n, "seed": seed, "decode_rgb": rgb,
+                "score_file": str(score_file) if score_file else f"installed score_layer{layer}.pt"})
+    res.setdefault("samplers", {})
+    out.mkdir(parents=True, exist_ok=True)
+    if heldout is not None and "real_states_decoded" not in res:
+        real = torch.load(heldout, map_location="cpu", weights_only=True)[:n]
+        res["real_states_decoded"] = quality(decode_states(g, real, layer, torch.Generator().manual_seed(seed),
+                                                           rgb=rgb))
+        atomic_write_json(path, res, indent=1)
+    for name in names or list(SAMPLER_STUDY):
+        if name in res["samplers"]:
+            continue
+        t = time.monotonic()
+        q = quality(langevin_images(sp, g, n, seed, sampler=SAMPLER_STUDY[name], rgb=rgb))
+        res["samplers"][name] = {"config": SAMPLER_STUDY[name], "decoded": q,
+                                 "minutes": round((time.monotonic() - t) / 60, 1)}
+        atomic_write_json(path, res, indent=1)
+        print(f"sampler study, layer {layer}, {name}: FID {q['fid_vs_test']}", flush=True)
+    return res
+
+
+def sampler_study_markdown(res: dict) -> str:
+    """The study as a table: per sampler its settings, FID (and its ratio to the real states decoded alike)
+    and class-share extremes."""
+    real = (res.get("real_states_decoded") or {}).get("fid_vs_test")
+    lines = [f"# Sampler study: layer {res['layer']} prior of the `{res['prior']}` world", "",
+             f"The same network ({res['score_file']}), seed {res['seed']}, n = {res['n']} and decode "
+             f"(`{res['decode_rgb']}` RGB term) in every row; only the sampler differs "
+             "(`bench.scores.evaluate.SAMPLER_STUDY`; `python -m bench.scores samplers`). The bars of the score card "
+             "use the first row's sampler.", "",
+             "| sampler | corrector steps per time | end time (then Tweedie) | FID vs test | FID / real states decoded "
+             "| class shares (min, max) | mean confidence | CPU minutes |", "|---|---|---|---|---|---|---|---|"]
+    if real is not None:
+        shares = res["real_states_decoded"]["class_shares"].values()
+        lines.append(f"| held-out real states (no sampler) | - | - | {real} | 1 | ({min(shares)}, {max(shares)}) | "
+                     f"{res['real_states_decoded']['mean_confidence']} | - |")
+    for name, r in res["samplers"].items():
+        cfg, q = r["config"], r["decoded"]
+        corr = 0 if cfg.get("corrector") == "none" else cfg.get("corrector_steps", 1)
+        ratio = f"{q['fid_vs_test'] / real:.2f}" if real else "-"
+        shares = q["class_shares"].values()
+        lines.append(f"| {name} | {corr} | {cfg.get('eps', 1e-3):g} | {q['fid_vs_test']} | {ratio} | "
+                     f"({min(shares)}, {max(shares)}) | {q['mean_confidence']} | {r['minutes']} |")
+    return "\n".join(lines) + "\n"
