@@ -488,15 +488,17 @@ def sampler_study_markdown(res: dict) -> str:
     lines = [f"# Sampler study: layer {res['layer']} prior of the `{res['prior']}` world", "",
              f"The same network ({res['score_file']}), seed {res['seed']}, n = {res['n']} and decode "
              f"(`{res['decode_rgb']}` RGB term) in every row; only the sampler differs "
-             "(`bench.scores.evaluate.SAMPLER_STUDY`; `python -m bench.scores samplers`). The bars of the score card "
-             "use the first row's sampler.", "",
+             "(`bench.scores.evaluate.SAMPLER_STUDY`; `python -m bench.scores samplers`). The score card's bars "
+             "use the `pc` row's sampler. Rows not measured yet are missing (the study resumes).", "",
              "| sampler | corrector steps per time | end time (then Tweedie) | FID vs test | FID / real states decoded "
              "| class shares (min, max) | mean confidence | CPU minutes |", "|---|---|---|---|---|---|---|---|"]
     if real is not None:
         shares = res["real_states_decoded"]["class_shares"].values()
         lines.append(f"| held-out real states (no sampler) | - | - | {real} | 1 | ({min(shares)}, {max(shares)}) | "
                      f"{res['real_states_decoded']['mean_confidence']} | - |")
-    for name, r in res["samplers"].items():
+    order = [k for k in SAMPLER_STUDY if k in res["samplers"]] + [k for k in res["samplers"] if k not in SAMPLER_STUDY]
+    for name in order:
+        r = res["samplers"][name]
         cfg, q = r["config"], r["decoded"]
         corr = 0 if cfg.get("corrector") == "none" else cfg.get("corrector_steps", 1)
         ratio = f"{q['fid_vs_test'] / real:.2f}" if real else "-"
