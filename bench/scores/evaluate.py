@@ -309,15 +309,22 @@ def decode_seed_spread(g, states: torch.Tensor, layer: int, quality, seeds=DECOD
 
 def _existing_evaluation(prior_name: str, layer: int, out: Path) -> tuple[Path, dict, object, object]:
     """(path, results, quality measure, generator) of an evaluation that a later measurement adds to."""
-    from bench.priors.catalog import get_world, load_prior
+    from bench.priors.catalog import load_prior
 
     path = out / f"evaluation_layer{layer}.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run `python -m bench.scores evaluate --layer {layer}` first")
+    return path, json.loads(path.read_text()), quality_measure(prior_name), load_prior(prior_name).generator.cpu()
+
+
+def quality_measure(prior_name: str):
+    """The world's quality measure of decoded images (classifier FID, class shares); an error if it has none."""
+    from bench.priors.catalog import get_world
+
     quality = get_world(prior_name).quality_stats
     if quality is None:
         raise ValueError(f"the world of {prior_name!r} has no quality measure: decoded states cannot be scored")
-    return path, json.loads(path.read_text()), quality, load_prior(prior_name).generator.cpu()
+    return quality
 
 
 def add_decode_seed_spread(prior_name: str, layer: int, out: Path, heldout: Path, seeds=DECODE_SEEDS) -> dict:
@@ -443,15 +450,13 @@ def sampler_study(prior_name: str, layer: int, out: Path, names: list[str] | Non
     import time
 
     from bench.core.io import atomic_write_json
-    from bench.priors.catalog import get_world, load_prior
+    from bench.priors.catalog import load_prior
     from bench.priors.score_prior import ScorePrior
 
     unknown = sorted(set(names or ()) - set(SAMPLER_STUDY))
     if unknown:
         raise ValueError(f"unknown samplers {unknown}; valid: {list(SAMPLER_STUDY)}")
-    quality = get_world(prior_name).quality_stats
-    if quality is None:
-        raise ValueError(f"the world of {prior_name!r} has no quality measure: decoded states cannot be scored")
+    quality = quality_measure(prior_name)
     prior = load_prior(prior_name)
     sp = ScorePrior.load(score_file) if score_file else prior.scores[layer]
     g = prior.generator.cpu()
@@ -491,7 +496,7 @@ def sampler_study_markdown(res: dict) -> str:
              "(`bench.scores.evaluate.SAMPLER_STUDY`; `python -m bench.scores samplers`). The score card's bars "
              "use the `pc` row's sampler. Rows not measured yet are missing (the study resumes).", "",
              "| sampler | corrector steps per time | end time (then Tweedie) | FID vs test | FID / real states decoded "
-             "| class shares (min, max) | mean confidence | CPU minutes |", "|---|---|---|---|---|---|---|---|"]
+             "| class shares (min, max) | mean confidence | wall minutes |", "|---|---|---|---|---|---|---|---|"]
     if real is not None:
         shares = res["real_states_decoded"]["class_shares"].values()
         lines.append(f"| held-out real states (no sampler) | - | - | {real} | 1 | ({min(shares)}, {max(shares)}) | "
