@@ -120,7 +120,21 @@ def test_further_decodes_count_how_often_the_class_share_bar_is_met(monkeypatch)
     assert "meet it in 2 of 4" in spread_phrase(spread)
     lines = decode_seed_lines([(ev.Path("score_layer0"), {"decode_seeds": {"langevin": spread},
                                                           "sampler": {"name": "pc"}})])
-    assert len(lines) == 4 and lines[-1].startswith("- `score_layer0` (PC samples)") and "2 of 4" in lines[-1]
+    # an evaluation that recorded only the name "pc" was measured before the bars' sampler changed: 1 step, 1e-3
+    assert len(lines) == 4 and lines[-1].startswith("- `score_layer0` (PC (1 corrector step, end 0.001) samples)")
+    assert "2 of 4" in lines[-1]
+
+
+def test_card_rows_name_the_sampler_settings_they_were_measured_with():
+    """The bars' sampler changed (5 corrector steps, end 0.01): a row says which PC it used, from the evaluation's
+    recorded settings, so old and new figures are never mixed up under one name."""
+    from bench.scores.card import sampler_label
+    from bench.scores.evaluate import BAR_SAMPLER, PC_ONE_STEP, SAMPLERS
+
+    now = {"sampler": {"name": BAR_SAMPLER, **SAMPLERS[BAR_SAMPLER]}}
+    assert sampler_label(now) == "PC (5 corrector steps, end 0.01)"
+    assert sampler_label({"sampler": {"name": "pc", **PC_ONE_STEP}}) == "PC (1 corrector step, end 0.001)"
+    assert sampler_label({}) == "ALD"  # evaluations from before samplers were recorded used ALD
 
 
 def test_sdedit_with_the_exact_score_keeps_the_data_distribution():

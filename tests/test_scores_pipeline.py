@@ -82,7 +82,32 @@ def test_invert_train_install_for_a_world_defined_here(tmp_path):
     assert "| layer 1 `score_layer1`" in card and "| yes |" in card
     assert (tmp_path / "card" / "score_training_curves.png").exists()
     assert (INSTALLED["dir"] / "scores.md").read_text() == card
+    # run folders are not committed: the card carries each model's measured files and, with the run folder gone
+    # (a fresh checkout), writes the same card from them, installed mark included
+    carried = tmp_path / "card" / "score-models" / "score_layer1"
+    assert {"evaluation_layer1.json", "log.jsonl", "model.json", "langevin_layer1.png"} <= {p.name for p in carried.iterdir()}
+    assert not (carried / "score_prior.pt").exists()  # weights stay out of git
+    import shutil
+    shutil.rmtree(out)
+    assert main(["card", *common, "--results", str(tmp_path / "card")]) == 0
+    assert (tmp_path / "card" / "scores.md").read_text() == card
     assert main(["install", *common, "--layer", "0"]) == 2  # not trained: a message, not a traceback
+
+
+def test_training_record_stands_in_for_a_lost_log(tmp_path):
+    """A model whose training log is gone keeps the curve figures measured from it (training.json, with its
+    source); a log, when present, is measured again and wins."""
+    from bench.scores.evaluate import training_record
+
+    assert training_record(tmp_path) == {}
+    record = {"relative_change_over_tail": -0.0183, "tail_fraction": 0.25, "points": [], "source": "card of commit x"}
+    (tmp_path / "training.json").write_text(json.dumps(record))
+    assert training_record(tmp_path) == record
+    (tmp_path / "log.jsonl").write_text("\n".join(json.dumps({"step": s, "eval_dsm": v})
+                                                  for s, v in [(100, 2.0), (300, 1.5), (400, 1.2)]))
+    curve = training_record(tmp_path)
+    assert [tuple(p) for p in curve["points"]] == [(100, 2.0), (300, 1.5), (400, 1.2)]
+    assert curve["relative_change_over_tail"] == round((1.2 - 1.5) / 1.5, 4)  # from step 300 = 3/4 of 400
 
 
 def test_invert_dry_run_states_cost_and_refuses_too_many_images(capsys):

@@ -4,35 +4,69 @@
 
 Reads, under the pipeline's folder: ``inversions.json`` (the training data), and every trained model
 folder ``score_layer<k>[-<variant>]/`` that has an ``evaluation_layer<k>.json`` (run ``evaluate`` first).
+Run folders are not committed, so the card also carries each model's measured files (evaluation, training log,
+options, a summary of its weights, grids) into ``--results``/score-models/ and reads models from there that the
+pipeline's folder no longer has: a fresh checkout regenerates the same card.
 Writes ``scores.md`` (with the bars of :func:`bench.scores.evaluate.score_bars`, pass or fail, and which
 model is installed), the held-out training curves ``score_training_curves.png`` and copies of each
 model's Figure-4 grid, into ``--results``; the card is also copied next to the installed weights.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
 
 from bench.scores.evaluate import score_bars
 
+CARRIED = "score-models"
+CARRIED_FILES = ("evaluation_layer*.json", "config.json", "log.jsonl", "training.json", "langevin_layer*.png",
+                 "real_states_layer*.png")
 
-def evaluated_models(store: Path) -> list[tuple[Path, dict]]:
-    """(model folder, its evaluation) for every evaluated model, by layer then variant name."""
-    found = []
-    for folder in sorted(store.glob("score_layer*")):
-        evals = sorted(folder.glob("evaluation_layer*.json"))
-        if folder.is_dir() and evals:
-            found.append((folder, json.loads(evals[0].read_text())))
-    return sorted(found, key=lambda fe: (fe[1]["layer"], fe[0].name))
+
+def evaluated_models(store: Path, carried: Path | None = None) -> list[tuple[Path, dict]]:
+    """(model folder, its evaluation) for every evaluated model, by layer then variant name; a model the
+    pipeline's folder lacks is taken from the ``carried`` copies."""
+    found = {}
+    for root in ([carried] if carried else []) + [store]:  # the pipeline's own folder wins
+        for folder in sorted(root.glob("score_layer*")):
+            evals = sorted(folder.glob("evaluation_layer*.json"))
+            if folder.is_dir() and evals:
+                found[folder.name] = (folder, json.loads(evals[0].read_text()))
+    return sorted(found.values(), key=lambda fe: (fe[1]["layer"], fe[0].name))
+
+
+def carry_models(models: list[tuple[Path, dict]], dest: Path) -> None:
+    """Copy each model's measured files, and ``model.json`` (its weights' metadata, parameter count and hash),
+    to ``dest/<folder name>/`` (the weights themselves stay out of git)."""
+    for folder, _ in models:
+        target = dest / folder.name
+        if folder.resolve() == target.resolve():
+            continue
+        target.mkdir(parents=True, exist_ok=True)
+        for pattern in CARRIED_FILES:
+            for src in folder.glob(pattern):
+                shutil.copyfile(src, target / src.name)
+        (target / "model.json").write_text(json.dumps({"metadata": _metadata(folder), "parameters": _parameters(folder),
+                                                       "sha256": _weights_hash(folder)}, indent=1) + "\n")
+
+
+def _weights_hash(folder: Path) -> str | None:
+    """sha256 of the folder's weights, or the carried record of it."""
+    weights = folder / "score_prior.pt"
+    if weights.exists():
+        return hashlib.sha256(weights.read_bytes()).hexdigest()
+    summary = folder / "model.json"
+    return json.loads(summary.read_text()).get("sha256") if summary.exists() else None
 
 
 def installed_model(folder: Path, score_dir: Path | None, layer: int) -> bool:
     """Whether ``folder``'s weights are the ones installed for ``layer`` (same bytes)."""
     if score_dir is None:
         return False
-    dest, src = score_dir / f"score_layer{layer}.pt", folder / "score_prior.pt"
-    return dest.exists() and src.exists() and dest.read_bytes() == src.read_bytes()
+    dest, own = score_dir / f"score_layer{layer}.pt", _weights_hash(folder)
+    return dest.exists() and own is not None and hashlib.sha256(dest.read_bytes()).hexdigest() == own
 
 
 def label(folder: Path, ev: dict) -> str:
@@ -56,11 +90,34 @@ def sampler_name(ev: dict) -> str:
     return ev.get("sampler", {}).get("name", "ald")
 
 
+def sampler_label(ev: dict) -> str:
+    """The bars' sampler of an evaluation, with the settings that changed over time (PC's corrector steps and
+    end time), so rows measured with different samplers are not confused."""
+    cfg = ev.get("sampler", {})
+    if sampler_name(ev) != "pc":
+        return sampler_name(ev).upper()
+    steps = cfg.get("corrector_steps", 1)
+    return f"PC ({steps} corrector step{'s' if steps != 1 else ''}, end {cfg.get('eps', 1e-3):g})"
+
+
+def describe_sampler(ev: dict) -> str:
+    """One evaluation's bars' sampler in words, from its recorded configuration."""
+    cfg = ev.get("sampler", {})
+    if sampler_name(ev) == "pc":
+        steps = cfg.get("corrector_steps", 1)
+        return (f"{sampler_label(ev)}: score_sde's predictor-corrector sampler, a reverse-diffusion predictor and "
+                f"{steps} annealed-Langevin corrector step{'s' if steps != 1 else ''} (snr {cfg.get('snr', 0.16):g}) "
+                f"at each of {cfg.get('n_steps', 500)} times from T to {cfg.get('eps', 1e-3):g}, then Tweedie "
+                "denoising")
+    return ("ALD: annealed Langevin alone (the corrector without the predictor, as the paper's Figure 4 names "
+            "it), 100 levels x 5 steps, snr 0.16")
+
+
 def bars_table(models: list[tuple[Path, dict]], installed: dict[str, bool]) -> list[str]:
     """One row per model with the bars' sampler, then one per other sampler measured (for comparison only)."""
     rows = []
     for folder, ev in models:
-        rows.append((f"{label(folder, ev)}, {sampler_name(ev).upper()} samples", installed[folder.name],
+        rows.append((f"{label(folder, ev)}, {sampler_label(ev)} samples", installed[folder.name],
                      score_bars(ev)))  # from the measured statistics, with the current bar rules
         for name, other in ev.get("other_samplers", {}).items():
             rows.append((f"{label(folder, ev)}, {name.upper()} samples (comparison, not the bars' sampler)",
@@ -86,12 +143,12 @@ def sampler_lines(models: list[tuple[Path, dict]]) -> str:
     """What the bars' sampler is, from the evaluations (bench/scores/evaluate.py SAMPLERS says why)."""
     from bench.scores.evaluate import SAMPLERS
 
-    names = sorted({sampler_name(ev) for _, ev in models})
-    text = {"pc": "PC: score_sde's predictor-corrector sampler, a reverse-diffusion predictor and an annealed-Langevin "
-                  "corrector step (snr 0.16) at each of 500 times, then Tweedie denoising",
-            "ald": "ALD: annealed Langevin alone (the corrector without the predictor, as the paper's Figure 4 names "
-                   "it), 100 levels x 5 steps, snr 0.16"}
-    out = "Bars' sampler: " + "; ".join(text.get(nm, nm) for nm in names) + "."
+    texts = list(dict.fromkeys(describe_sampler(ev) for _, ev in models))
+    names = {sampler_name(ev) for _, ev in models}
+    out = "Bars' sampler: " + "; ".join(texts) + "."
+    if len(texts) > 1:
+        out += (" Rows name their sampler: the bars' sampler changed on 2026-12-01 (`bench/scores/evaluate.py` "
+                "SAMPLERS says why), and a model evaluated before it keeps its earlier figures until re-evaluated.")
     if any("other_samplers" in ev for _, ev in models) and "pc" in names:
         out += (" ALD alone is measured beside it on the same networks. On the VP SDE each noise level's marginal is "
                 "the data shrunk by mean_coeff(t) plus noise, so corrector-only ALD must carry every sample outward by "
@@ -107,10 +164,16 @@ def training_table(models: list[tuple[Path, dict]]) -> list[str]:
              " | ".join(f"eps MSE {t}" for t in times) + " | t-sensitivity |", "|---" * (7 + len(times)) + "|"]
     for folder, ev in models:
         meta = _metadata(folder)
-        pts = ev.get("training", {}).get("points") or [[None, None]]
+        pts = ev.get("training", {}).get("points") or [[None, meta.get("final_eval_dsm")]]
         lines.append(f"| `{folder.name}` | {_parameters(folder):,} | {meta.get('steps')} | "
                      f"{meta.get('seconds', 0) / 60:.1f} | {meta.get('device', '?')} | {_fmt(pts[-1][1])} | "
                      + " | ".join(_eps_cell(ev, t) for t in times) + f" | {ev['time_sensitivity']} |")
+    records = [f"- `{folder.name}`: {ev['training']['source']}" for folder, ev in models
+               if ev.get("training", {}).get("source")]
+    if records:
+        lines += ["", "Training curves taken from a record, not from a log (bench.scores.evaluate.training_record): "
+                  "their plateau figure is the one measured from the log, which is gone; the curve is missing from "
+                  "`score_training_curves.png`:", "", *records]
     return lines
 
 
@@ -132,7 +195,7 @@ def quality_table(models: list[tuple[Path, dict]]) -> list[str]:
 
     seen_layers = set()
     for folder, ev in models:
-        lines.append(row(f"{sampler_name(ev).upper()} samples, `{folder.name}`", ev["langevin_decoded"]))
+        lines.append(row(f"{sampler_label(ev)} samples, `{folder.name}`", ev["langevin_decoded"]))
         for name, other in ev.get("other_samplers", {}).items():
             lines.append(row(f"{name.upper()} samples, `{folder.name}` (comparison)", other["langevin_decoded"]))
         if ev["layer"] not in seen_layers:
@@ -142,7 +205,7 @@ def quality_table(models: list[tuple[Path, dict]]) -> list[str]:
                 lines.append(row(f"control: Gaussian fit (mean, full covariance) to the layer-{ev['layer']} training "
                                  "states, decoded the same way", ev["gaussian_decoded"]))
     lines.append(row("ordinary generator samples", models[0][1]["generator_samples"]))
-    shares = [f"- `{f.name}` ({sampler_name(ev).upper()}): " + ", ".join(f"{k} {v:.3f}" for k, v in ev["langevin_decoded"]["class_shares"].items())
+    shares = [f"- `{f.name}` ({sampler_label(ev)}): " + ", ".join(f"{k} {v:.3f}" for k, v in ev["langevin_decoded"]["class_shares"].items())
               for f, ev in models]
     return (lines + ["", "Predicted-class shares of the decoded samples (the bars' sampler):", "", *shares] +
             reference_share_lines(models) + decode_seed_lines(models) + sdedit_lines(models) +
@@ -192,7 +255,7 @@ def spread_phrase(spread: dict) -> str:
 def decode_seed_lines(models: list[tuple[Path, dict]]) -> list[str]:
     """The bars' samples decoded once per further decode seed: does a class-share verdict survive the decode's
     own randomness? Printed beside the same count for the real states (reference_share_lines)."""
-    rows = [f"- `{f.name}` ({sampler_name(ev).upper()} samples): {spread_phrase(ev['decode_seeds']['langevin'])}"
+    rows = [f"- `{f.name}` ({sampler_label(ev)} samples): {spread_phrase(ev['decode_seeds']['langevin'])}"
             for f, ev in models if "decode_seeds" in ev]
     return (["", "The class-share bar over further decodes of the same states (fresh style and noise per decode; "
              "the data's count is in the list above):", "", *rows] if rows else [])
@@ -211,7 +274,8 @@ def sdedit_lines(models: list[tuple[Path, dict]]) -> list[str]:
     if not rows:
         return []
     return ["", "Where along t the prior loses quality: held-out real states diffused to t0 and sampled back with "
-            "the bars' sampler (SDEdit; its step density, at least 20 steps), or replaced by the model's posterior "
+            "PC with 1 corrector step (SDEdit; the sampler's step density, at least 20 steps; "
+            "`bench.scores.evaluate.SDEDIT_SAMPLER` says why not the bars'), or replaced by the model's posterior "
             f"mean E[x_0 | x_t0] (Tweedie once), all decoded with decode seed {SDEDIT_DECODE_SEED}. With an exact "
             "score every SDEdit row would equal t0 = 0 (tests/test_score_bars.py checks this on Gaussian data).",
             "", "| model | t0 | SDEdit: FID (class shares min-max) | Tweedie once: FID (class shares) |",
@@ -236,10 +300,19 @@ def mean_style_lines(models: list[tuple[Path, dict]]) -> list[str]:
               f"{d['langevin_decoded']['fid_vs_test']} / {d['real_states_decoded']['fid_vs_test']} |" for f, d in rows]]
 
 
+def _carried_summary(folder: Path) -> dict | None:
+    """A carried model's ``model.json`` when its weights are not in the folder."""
+    path = folder / "model.json"
+    if (folder / "score_prior.pt").exists() or not path.exists():
+        return None
+    return json.loads(path.read_text())
+
+
 def _metadata(folder: Path) -> dict:
     from bench.priors.score_prior import ScorePrior
 
-    meta = dict(ScorePrior.load(folder / "score_prior.pt").metadata)
+    summary = _carried_summary(folder)
+    meta = dict(summary["metadata"] if summary else ScorePrior.load(folder / "score_prior.pt").metadata)
     cfg = folder / "config.json"
     if cfg.exists():
         meta.setdefault("device", json.loads(cfg.read_text()).get("device") or "cpu")
@@ -249,6 +322,9 @@ def _metadata(folder: Path) -> dict:
 def _parameters(folder: Path) -> int:
     from bench.priors.score_prior import ScorePrior
 
+    summary = _carried_summary(folder)
+    if summary:
+        return summary["parameters"]
     return sum(p.numel() for p in ScorePrior.load(folder / "score_prior.pt").model.parameters())
 
 
@@ -276,8 +352,14 @@ def curves_figure(models: list[tuple[Path, dict]], path: Path) -> Path:
     return path
 
 
-def data_lines(store: Path) -> list[str]:
+def data_lines(store: Path, carried: Path) -> list[str]:
+    """The training data (the inversion run's summary; its carried copy when the run folder is gone)."""
     inv_file = store / "inversions.json"
+    if inv_file.exists():
+        carried.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(inv_file, carried / inv_file.name)
+    else:
+        inv_file = carried / inv_file.name
     if not inv_file.exists():
         return []
     inv = json.loads(inv_file.read_text())
@@ -296,11 +378,12 @@ def write_card(prior: str, store: Path, results: Path) -> Path:
 
     spec = get_spec(prior)
     score_dir = spec.score_dir() if spec.score_dir else None
-    models = evaluated_models(store)
+    models = evaluated_models(store, results / CARRIED)
     if not models:
         raise FileNotFoundError(f"no evaluated score models under {store}: run `python -m bench.scores evaluate "
                                 f"--prior {prior} --layer K` first")
     results.mkdir(parents=True, exist_ok=True)
+    carry_models(models, results / CARRIED)
     installed = {f.name: installed_model(f, score_dir, ev["layer"]) for f, ev in models}
     grids = []
     for folder, ev in models:
@@ -318,7 +401,7 @@ def write_card(prior: str, store: Path, results: Path) -> Path:
              "k+1 optimises (the analogue of the official `layer1`/`layer2` FFHQ score models). Trained, measured and "
              f"installed by `python -m bench.scores invert|train|evaluate|install|card --prior {prior}`; "
              f"`load_prior({prior!r}).scores[k]` loads the installed `score_layer<k>.pt`.", "",
-             *data_lines(store),
+             *data_lines(store, results / CARRIED),
              "- Training: denoising score matching on the VP-SDE (beta 0.1 -> 20) with likelihood weighting by importance "
              "sampling of t (a model labelled `uniform-t weighting` instead: t uniform, plain eps-MSE), Adam lr 2e-4 with warm-up, batch 64, EMA 0.999 (EMA weights saved); held-out DSM "
              "(uniform t, fixed noise) every 500 steps: `score_training_curves.png`.",

@@ -191,7 +191,8 @@ def run_evaluate(a: argparse.Namespace) -> int:
             return 2
         print(json.dumps({k: {m: v[m] for m in ("meets", "of", "min_share", "max_share")} for k, v in spread.items()}))
         return 0
-    res = evaluate_layer(a.prior, a.layer, score, heldout, score.parent, n=a.samples, rgb=a.decode_rgb)
+    res = evaluate_layer(a.prior, a.layer, score, heldout, score.parent, n=a.samples, rgb=a.decode_rgb,
+                         sdedit=not a.no_sdedit)
     print(json.dumps({k: v for k, v in res.items() if k != "training"}, indent=1))
     return 0
 
@@ -295,6 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="only decode the saved samples and the held-out states again with each of "
                          "bench.scores.evaluate.DECODE_SEEDS, and add how many decodes meet the class-share bar to "
                          "the existing evaluation (no sampling; a few minutes)")
+    ev.add_argument("--no-sdedit", action="store_true",
+                    help="leave out the SDEdit diagnostic (not a bar; it costs about 1.5 samplings): add it later "
+                         "with --sdedit-only")
     ev.add_argument("--sdedit-only", action="store_true",
                     help="only measure where along t the prior loses quality (held-out states diffused to each of "
                          "bench.scores.evaluate.SDEDIT_STARTS and sampled back, then decoded) and add it to the "

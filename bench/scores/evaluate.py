@@ -62,15 +62,22 @@ DECODE_RGB = ("dropped", "own")
 
 
 # The samplers of the decoded-sample statistics. "pc" (the bars'): score_sde's predictor-corrector sampler, a
-# reverse-diffusion predictor step and an annealed-Langevin corrector step (snr 0.16) at each of 500 times from
-# T to 1e-3, then Tweedie denoising. "ald": annealed Langevin alone (the corrector without the predictor; the
+# reverse-diffusion predictor step and 5 annealed-Langevin corrector steps (snr 0.16) at each of 500 times from
+# T to 0.01, then Tweedie denoising. "ald": annealed Langevin alone (the corrector without the predictor; the
 # paper's Figure 4 names Song & Ermon's ALD), 100 levels x 5 steps, snr 0.16. Why the bars use "pc": on the VP
 # SDE each level's marginal is the data SHRUNK by mean_coeff(t) plus noise, so corrector-only ALD must move every
 # sample outward by Langevin diffusion alone between levels; with a few steps per level it lags, and its samples
 # come out over-dispersed (measured on the layer-1 prior, 200 samples: per-dimension spread 1.44x the real
 # states', decoded FID 48.0; PC at the same network: 0.96x, FID 31.5; real states 20.9). The predictor step
 # carries the deterministic part of the reverse SDE, which is what it is for (Song et al. 2021).
-SAMPLERS = {"pc": dict(method="pc", n_steps=500, predictor="reverse_diffusion", corrector="langevin", snr=0.16),
+# Why 5 corrector steps and the end at 0.01 (until 2026-12-01 the bars used PC_ONE_STEP: 1 corrector step, end
+# 1e-3): the sampler study (SAMPLER_STUDY, results/embedded/score-sampler-study/) held the layer-1 network, seed,
+# n = 400 and the decode fixed and varied only the sampler; the decoded FID fell from 18.36 (1 step) to 13.73
+# (3 steps) and 12.39 (5 steps). More corrector steps target the same distribution, only better mixed, so the
+# 1-step figure measured the sampler's lag, not the prior. The end time 0.01 is where SGILO queries the score
+# (below it the network was never asked to be right for SGILO's use); the Tweedie step still follows.
+PC_ONE_STEP = dict(method="pc", n_steps=500, predictor="reverse_diffusion", corrector="langevin", snr=0.16)
+SAMPLERS = {"pc": {**PC_ONE_STEP, "corrector_steps": 5, "eps": 0.01},
             "ald": dict(method="ald", n_levels=100, steps_each=5, snr=0.16)}
 BAR_SAMPLER = "pc"
 
@@ -164,6 +171,20 @@ def training_curve(log: Path, tail: float = 0.25) -> dict:
     return {"points": pts, "tail_fraction": tail, "relative_change_over_tail": round(change, 4)}
 
 
+TRAINING_RECORD = "training.json"
+
+
+def training_record(folder: Path) -> dict:
+    """The training curve of the model in ``folder``: measured from its ``log.jsonl`` when the log is there,
+    else read from ``training.json``, a record of a curve measured earlier from a log that no longer exists (it
+    names its source; the card shows it)."""
+    log = folder / "log.jsonl"
+    if log.exists():
+        return training_curve(log)
+    record = folder / TRAINING_RECORD
+    return json.loads(record.read_text()) if record.exists() else {}
+
+
 # The bars' decode keeps the state's own ToRGB term (decode_states rgb="own"). Until 2026-11-30 it dropped it,
 # as the rounds do; then the real held-out states themselves failed two bars (layer 1: FID 5.03x the generator's,
 # class shares 3.7-12.8%), while with their own RGB term they pass every bar (layer 1: FID 6.62 -> 1.63x, shares
@@ -172,9 +193,10 @@ BAR_DECODE_RGB = "own"
 
 
 def evaluate_layer(prior_name: str, layer: int, score_file: Path, heldout: Path, out: Path, n: int = 1000,
-                   seed: int = 0, rgb: str = BAR_DECODE_RGB) -> dict:
+                   seed: int = 0, rgb: str = BAR_DECODE_RGB, sdedit: bool = True) -> dict:
     """Every figure of this module for one trained layer prior; writes ``out/evaluation_layer<k>.json`` and
-    the Figure-4 grid ``out/langevin_layer<k>.png``."""
+    the Figure-4 grid ``out/langevin_layer<k>.png``. ``sdedit=False`` leaves out the SDEdit diagnostic (not a
+    bar, about 1.5 samplings; :func:`add_sdedit` adds it later)."""
     from bench.core.io import atomic_write_json
     from bench.priors.catalog import get_world, load_prior
     from bench.priors.score_prior import ScorePrior
@@ -200,7 +222,7 @@ def evaluate_layer(prior_name: str, layer: int, score_file: Path, heldout: Path,
            "n_heldout_states": len(real), "architecture": sp.config.to_dict(),
            "sampler": {"name": BAR_SAMPLER, **SAMPLERS[BAR_SAMPLER]}, "decode_rgb": rgb,
            "normalisation": norm_label(sp),
-           **eps_errors(sp, real, train=train_states), "training": training_curve(score_file.parent / "log.jsonl")}
+           **eps_errors(sp, real, train=train_states), "training": training_record(score_file.parent)}
     quality = get_world(prior_name).quality_stats
     if quality is not None:
         res["langevin_decoded"] = quality(samples)
@@ -215,7 +237,8 @@ def evaluate_layer(prior_name: str, layer: int, score_file: Path, heldout: Path,
             "real_states_decoded": quality(decode_states(g, real[:n], layer, gen, "mean", rgb=rgb))}
         res["decode_seeds"] = {"real_states": decode_seed_spread(g, real[:n], layer, quality, rgb=rgb),
                                "langevin": decode_seed_spread(g, sampled, layer, quality, rgb=rgb)}
-        res["sdedit"] = sdedit_quality(sp, g, real[:n], layer, quality, rgb=rgb)
+        if sdedit:
+            res["sdedit"] = sdedit_quality(sp, g, real[:n], layer, quality, rgb=rgb)
     res["bars"] = score_bars(res)
     if quality is not None:  # the other samplers' decoded samples, and the bars they would give
         res["other_samplers"] = {}
@@ -365,15 +388,19 @@ def add_sdedit(prior_name: str, layer: int, score_file: Path, heldout: Path) -> 
 # mean E[x_0 | x_t0] (no stochastic detail added back).
 SDEDIT_STARTS = (0.01, 0.05, 0.1, 0.3, 1.0)
 SDEDIT_DECODE_SEED = 1
+# The way back is the 1-corrector-step PC sampler ending at 1e-3 (the bars' until 2026-12-01), not the bars' own:
+# the starts reach down to 0.01, the bars' end time, and 5 corrector steps would make the diagnostic cost 1.5
+# full samplings; the SDEdit rows stay comparable with the ones measured before the bars' sampler changed.
+SDEDIT_SAMPLER = PC_ONE_STEP
 
 
 @torch.no_grad()
 def sdedit_states(sp, states: torch.Tensor, t_start: float, gen: torch.Generator, batch: int = 250) -> torch.Tensor:
-    """``states`` diffused to ``t_start`` and sampled back by the bars' PC sampler at its step density
+    """``states`` diffused to ``t_start`` and sampled back by :data:`SDEDIT_SAMPLER` at its step density
     (``n_steps * t_start`` steps, at least 20); in original space."""
     from bench.priors.samplers import pc_sampler
 
-    cfg = {k: v for k, v in SAMPLERS[BAR_SAMPLER].items() if k != "method"}
+    cfg = {k: v for k, v in SDEDIT_SAMPLER.items() if k != "method"}
     cfg["n_steps"] = max(20, round(cfg["n_steps"] * t_start))
     out = []
     for i in range(0, len(states), batch):
@@ -426,18 +453,17 @@ def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> Path:
     return path
 
 
-# Is a decoded-sample FID the prior's, or its sampler's? The bars' PC sampler does one corrector step per time;
+# Is a decoded-sample FID the prior's, or its sampler's? The bars' PC sampler did one corrector step per time;
 # with a score that is only approximately a gradient field that may not reach the model's own marginals. The
 # study holds the network, seed, n and decode fixed and varies only the sampler: more corrector steps (the same
 # target distribution, better mixed), where the sampler stops before its final Tweedie step, and the predictor
 # alone. If the FID keeps falling with corrector steps, the bars' figure measured the sampler, not the prior.
-_PC = SAMPLERS["pc"]
 SAMPLER_STUDY = {
-    "pc": _PC,
-    "pc, end 0.01": {**_PC, "eps": 0.01},
-    "predictor only, end 0.01": {**_PC, "corrector": "none", "eps": 0.01},
-    "pc, 3 corrector steps, end 0.01": {**_PC, "corrector_steps": 3, "eps": 0.01},
-    "pc, 5 corrector steps, end 0.01": {**_PC, "corrector_steps": 5, "eps": 0.01},
+    "pc, 1 corrector step, end 0.001": PC_ONE_STEP,
+    "pc, end 0.01": {**PC_ONE_STEP, "eps": 0.01},
+    "predictor only, end 0.01": {**PC_ONE_STEP, "corrector": "none", "eps": 0.01},
+    "pc, 3 corrector steps, end 0.01": {**PC_ONE_STEP, "corrector_steps": 3, "eps": 0.01},
+    "pc, 5 corrector steps, end 0.01": SAMPLERS["pc"],
 }
 
 
@@ -494,7 +520,7 @@ def sampler_study_markdown(res: dict) -> str:
              f"The same network ({res['score_file']}), seed {res['seed']}, n = {res['n']} and decode "
              f"(`{res['decode_rgb']}` RGB term) in every row; only the sampler differs "
              "(`bench.scores.evaluate.SAMPLER_STUDY`; `python -m bench.scores samplers`). The score card's bars "
-             "use the `pc` row's sampler. Rows not measured yet are missing (the study resumes).", "",
+             "use the row marked (the bars'). Rows not measured yet are missing (the study resumes).", "",
              "| sampler | corrector steps per time | end time (then Tweedie) | FID vs test | FID / real states decoded "
              "| class shares (min, max) | mean confidence | wall minutes |", "|---|---|---|---|---|---|---|---|"]
     if real is not None:
@@ -508,6 +534,7 @@ def sampler_study_markdown(res: dict) -> str:
         corr = 0 if cfg.get("corrector") == "none" else cfg.get("corrector_steps", 1)
         ratio = f"{q['fid_vs_test'] / real:.2f}" if real else "-"
         shares = q["class_shares"].values()
-        lines.append(f"| {name} | {corr} | {cfg.get('eps', 1e-3):g} | {q['fid_vs_test']} | {ratio} | "
+        mark = " (the bars')" if cfg == SAMPLERS[BAR_SAMPLER] else ""
+        lines.append(f"| {name}{mark} | {corr} | {cfg.get('eps', 1e-3):g} | {q['fid_vs_test']} | {ratio} | "
                      f"({min(shares)}, {max(shares)}) | {q['mean_confidence']} | {r['minutes']} |")
     return "\n".join(lines) + "\n"
