@@ -125,6 +125,41 @@ def test_further_decodes_count_how_often_the_class_share_bar_is_met(monkeypatch)
     assert "2 of 4" in lines[-1]
 
 
+def test_class_distribution_distance_and_its_chance_level():
+    """Total variation between class-share tables, and the chance level of two sets of n from one
+    distribution: for 10 equal classes it is 5 sqrt(2 * 0.09 / n) sqrt(2 / pi) (normal approximation)."""
+    import math
+
+    from bench.scores.evaluate import chance_total_variation, total_variation
+
+    p = {str(i): 0.1 for i in range(10)}
+    assert total_variation(p, p) == 0.0
+    assert math.isclose(total_variation(p, {**p, "0": 0.2, "1": 0.0}), 0.1)
+    assert math.isclose(total_variation({"a": 1.0}, {"b": 1.0}), 1.0)  # a class missing from one table counts
+    for n in (400, 4000):
+        assert math.isclose(chance_total_variation(p, n), 5 * math.sqrt(2 * 0.09 / n) * math.sqrt(2 / math.pi),
+                            rel_tol=0.05)
+
+
+def test_decode_seed_block_compares_samples_with_real_states_decode_by_decode(monkeypatch):
+    """Each decode seed decodes both sets; identical class tables give distance 0, whatever the seed."""
+    import torch
+
+    import bench.scores.evaluate as ev
+
+    monkeypatch.setattr(ev, "decode_states", lambda g, h, layer, gen, rgb="own": h[:, :1] + gen.initial_seed())
+
+    def fake_quality(images):  # the decode seed picks the class table; both sets get the same one
+        seed = int(images[0, 0])
+        top = 0.1 + 0.01 * (seed % 3)
+        shares = {"a": top, "b": 0.2 - top, **{str(i): 0.1 for i in range(8)}}
+        return {"fid_vs_test": 1.0, "class_shares": shares}
+
+    block = ev.decode_seed_block(None, torch.zeros(3, 2), torch.zeros(3, 2), 0, fake_quality, seeds=(0, 1, 2))
+    assert block["class_tv"]["per_seed"] == [0.0, 0.0, 0.0] and block["class_tv"]["n"] == 3
+    assert block["class_tv"]["chance_mean"] > 0
+
+
 def test_card_rows_name_the_sampler_settings_they_were_measured_with():
     """The bars' sampler changed (5 corrector steps, end 0.01): a row says which PC it used, from the evaluation's
     recorded settings, so old and new figures are never mixed up under one name."""

@@ -252,11 +252,22 @@ def spread_phrase(spread: dict) -> str:
             f"{spread['max_share'][0]:.3f}-{spread['max_share'][1]:.3f})")
 
 
+def tv_phrase(block: dict) -> str:
+    """The samples' class distribution against the real states' under the same decode seeds
+    (bench.scores.evaluate.decode_seed_block), next to what chance alone gives at that n."""
+    tv = block.get("class_tv")
+    if not tv:
+        return ""
+    return (f"; class distribution vs the real states decoded with the same seed: total variation {tv['mean']:.3f} "
+            f"on average ({min(tv['per_seed']):.3f}-{max(tv['per_seed']):.3f}), where two sets of {tv['n']} from one "
+            f"distribution differ by {tv['chance_mean']:.3f} by chance")
+
+
 def decode_seed_lines(models: list[tuple[Path, dict]]) -> list[str]:
     """The bars' samples decoded once per further decode seed: does a class-share verdict survive the decode's
     own randomness? Printed beside the same count for the real states (reference_share_lines)."""
     rows = [f"- `{f.name}` ({sampler_label(ev)} samples): {spread_phrase(ev['decode_seeds']['langevin'])}"
-            for f, ev in models if "decode_seeds" in ev]
+            + tv_phrase(ev["decode_seeds"]) for f, ev in models if "decode_seeds" in ev]
     return (["", "The class-share bar over further decodes of the same states (fresh style and noise per decode; "
              "the data's count is in the list above):", "", *rows] if rows else [])
 
