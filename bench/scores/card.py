@@ -164,7 +164,8 @@ def training_table(models: list[tuple[Path, dict]]) -> list[str]:
              " | ".join(f"eps MSE {t}" for t in times) + " | t-sensitivity |", "|---" * (7 + len(times)) + "|"]
     for folder, ev in models:
         meta = _metadata(folder)
-        pts = ev.get("training", {}).get("points") or [[None, meta.get("final_eval_dsm")]]
+        final = meta.get("final_eval_dsm")  # the weights' own record, where the curve's points are gone
+        pts = ev.get("training", {}).get("points") or [[None, None if final is None else round(final, 5)]]
         lines.append(f"| `{folder.name}` | {_parameters(folder):,} | {meta.get('steps')} | "
                      f"{meta.get('seconds', 0) / 60:.1f} | {meta.get('device', '?')} | {_fmt(pts[-1][1])} | "
                      + " | ".join(_eps_cell(ev, t) for t in times) + f" | {ev['time_sensitivity']} |")
