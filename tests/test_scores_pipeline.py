@@ -85,7 +85,7 @@ def test_invert_train_install_for_a_world_defined_here(tmp_path):
     # run folders are not committed: the card carries each model's measured files and, with the run folder gone
     # (a fresh checkout), writes the same card from them, installed mark included
     carried = tmp_path / "card" / "score-models" / "score_layer1"
-    assert {"evaluation_layer1.json", "log.jsonl", "model.json", "langevin_layer1.png"} <= {p.name for p in carried.iterdir()}
+    assert {"evaluation_layer1.json", "log.jsonl", "model.json"} <= {p.name for p in carried.iterdir()}
     assert not (carried / "score_prior.pt").exists()  # weights stay out of git
     import shutil
     shutil.rmtree(out)

@@ -5,8 +5,9 @@
 Reads, under the pipeline's folder: ``inversions.json`` (the training data), and every trained model
 folder ``score_layer<k>[-<variant>]/`` that has an ``evaluation_layer<k>.json`` (run ``evaluate`` first).
 Run folders are not committed, so the card also carries each model's measured files (evaluation, training log,
-options, a summary of its weights, grids) into ``--results``/score-models/ and reads models from there that the
-pipeline's folder no longer has: a fresh checkout regenerates the same card.
+options, a summary of its weights) into ``--results``/score-models/ and reads models from there that the
+pipeline's folder no longer has (their grids are the copies in ``--results``): a fresh checkout regenerates the
+same card.
 Writes ``scores.md`` (with the bars of :func:`bench.scores.evaluate.score_bars`, pass or fail, and which
 model is installed), the held-out training curves ``score_training_curves.png`` and copies of each
 model's Figure-4 grid, into ``--results``; the card is also copied next to the installed weights.
@@ -21,8 +22,7 @@ from pathlib import Path
 from bench.scores.evaluate import score_bars
 
 CARRIED = "score-models"
-CARRIED_FILES = ("evaluation_layer*.json", "config.json", "log.jsonl", "training.json", "langevin_layer*.png",
-                 "real_states_layer*.png")
+CARRIED_FILES = ("evaluation_layer*.json", "config.json", "log.jsonl", "training.json")  # grids: the card's copies
 
 
 def evaluated_models(store: Path, carried: Path | None = None) -> list[tuple[Path, dict]]:
@@ -403,8 +403,11 @@ def write_card(prior: str, store: Path, results: Path) -> Path:
         extra = [(folder / f"langevin_layer{k}-{o}.png", f"{folder.name}_langevin-{o}.png") for o in ev.get("other_samplers", {})]
         for src, name in [(folder / f"langevin_layer{k}.png", f"{folder.name}_langevin.png"), *extra,
                           (folder / f"real_states_layer{k}.png", f"score_real_states_layer{k}.png")]:
-            if src.exists() and name not in grids:
+            if name in grids:
+                continue
+            if src.exists():
                 shutil.copyfile(src, results / name)
+            if (results / name).exists():  # a carried model's grid is the copy an earlier card made
                 grids.append(name)
     curves_figure(models, results / "score_training_curves.png")
     n = models[0][1]["n_samples"]
