@@ -110,7 +110,7 @@ def describe_sampler(ev: dict) -> str:
                 f"at each of {cfg.get('n_steps', 500)} times from T to {cfg.get('eps', 1e-3):g}, then Tweedie "
                 "denoising")
     return ("ALD: annealed Langevin alone (the corrector without the predictor, as the paper's Figure 4 names "
-            "it), 100 levels x 5 steps, snr 0.16")
+            f"it), {cfg.get('n_levels', 100)} levels x {cfg.get('steps_each', 5)} steps, snr {cfg.get('snr', 0.16):g}")
 
 
 def bars_table(models: list[tuple[Path, dict]], installed: dict[str, bool]) -> list[str]:
