@@ -14,6 +14,7 @@ model's Figure-4 grid, into ``--results``; the card is also copied next to the i
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import shutil
@@ -48,24 +49,15 @@ def carry_models(models: list[tuple[Path, dict]], dest: Path) -> None:
         for pattern in CARRIED_FILES:
             for src in folder.glob(pattern):
                 shutil.copyfile(src, target / src.name)
-        (target / "model.json").write_text(json.dumps({"metadata": _metadata(folder), "parameters": _parameters(folder),
-                                                       "sha256": _weights_hash(folder)}, indent=1) + "\n")
-
-
-def _weights_hash(folder: Path) -> str | None:
-    """sha256 of the folder's weights, or the carried record of it."""
-    weights = folder / "score_prior.pt"
-    if weights.exists():
-        return hashlib.sha256(weights.read_bytes()).hexdigest()
-    summary = folder / "model.json"
-    return json.loads(summary.read_text()).get("sha256") if summary.exists() else None
+        summary = {**model_summary(folder), "metadata": _metadata(folder)}
+        (target / "model.json").write_text(json.dumps(summary, indent=1) + "\n")
 
 
 def installed_model(folder: Path, score_dir: Path | None, layer: int) -> bool:
     """Whether ``folder``'s weights are the ones installed for ``layer`` (same bytes)."""
     if score_dir is None:
         return False
-    dest, own = score_dir / f"score_layer{layer}.pt", _weights_hash(folder)
+    dest, own = score_dir / f"score_layer{layer}.pt", model_summary(folder)["sha256"]
     return dest.exists() and own is not None and hashlib.sha256(dest.read_bytes()).hexdigest() == own
 
 
@@ -166,7 +158,7 @@ def training_table(models: list[tuple[Path, dict]]) -> list[str]:
         meta = _metadata(folder)
         final = meta.get("final_eval_dsm")  # the weights' own record, where the curve's points are gone
         pts = ev.get("training", {}).get("points") or [[None, None if final is None else round(final, 5)]]
-        lines.append(f"| `{folder.name}` | {_parameters(folder):,} | {meta.get('steps')} | "
+        lines.append(f"| `{folder.name}` | {model_summary(folder)['parameters']:,} | {meta.get('steps')} | "
                      f"{meta.get('seconds', 0) / 60:.1f} | {meta.get('device', '?')} | {_fmt(pts[-1][1])} | "
                      + " | ".join(_eps_cell(ev, t) for t in times) + f" | {ev['time_sensitivity']} |")
     records = [f"- `{folder.name}`: {ev['training']['source']}" for folder, ev in models
@@ -312,32 +304,34 @@ def mean_style_lines(models: list[tuple[Path, dict]]) -> list[str]:
               f"{d['langevin_decoded']['fid_vs_test']} / {d['real_states_decoded']['fid_vs_test']} |" for f, d in rows]]
 
 
-def _carried_summary(folder: Path) -> dict | None:
-    """A carried model's ``model.json`` when its weights are not in the folder."""
-    path = folder / "model.json"
-    if (folder / "score_prior.pt").exists() or not path.exists():
-        return None
-    return json.loads(path.read_text())
+def model_summary(folder: Path) -> dict:
+    """{"metadata", "parameters", "sha256"} of the model in ``folder``, from its weights or, for a carried model
+    whose weights are not there, from its ``model.json`` (the same fields, written by :func:`carry_models`)."""
+    weights = folder / "score_prior.pt"
+    if weights.exists():
+        stat = weights.stat()
+        return _weights_summary(weights, stat.st_mtime_ns, stat.st_size)
+    summary = folder / "model.json"
+    return json.loads(summary.read_text()) if summary.exists() else {"metadata": {}, "parameters": 0, "sha256": None}
+
+
+@functools.lru_cache(maxsize=64)
+def _weights_summary(weights: Path, mtime_ns: int, size: int) -> dict:
+    """One load per weights file and version (the card asks for metadata, size and hash in several places)."""
+    from bench.priors.score_prior import ScorePrior
+
+    sp = ScorePrior.load(weights)
+    return {"metadata": dict(sp.metadata), "parameters": sum(p.numel() for p in sp.model.parameters()),
+            "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
 
 
 def _metadata(folder: Path) -> dict:
-    from bench.priors.score_prior import ScorePrior
-
-    summary = _carried_summary(folder)
-    meta = dict(summary["metadata"] if summary else ScorePrior.load(folder / "score_prior.pt").metadata)
+    """The weights' metadata, with the training device from the options file where the weights lack it."""
+    meta = dict(model_summary(folder)["metadata"])
     cfg = folder / "config.json"
     if cfg.exists():
         meta.setdefault("device", json.loads(cfg.read_text()).get("device") or "cpu")
     return meta
-
-
-def _parameters(folder: Path) -> int:
-    from bench.priors.score_prior import ScorePrior
-
-    summary = _carried_summary(folder)
-    if summary:
-        return summary["parameters"]
-    return sum(p.numel() for p in ScorePrior.load(folder / "score_prior.pt").model.parameters())
 
 
 def curves_figure(models: list[tuple[Path, dict]], path: Path) -> Path:

@@ -352,11 +352,12 @@ def decode_seed_block(g, real: torch.Tensor, sampled: torch.Tensor, layer: int, 
     instead whether the samples' classes match the data's, next to what chance alone gives at this n."""
     block = {"real_states": decode_seed_spread(g, real, layer, quality, seeds, rgb),
              "langevin": decode_seed_spread(g, sampled, layer, quality, seeds, rgb)}
+    n = min(len(real), len(sampled))
     pairs = zip(block["real_states"]["decodes"], block["langevin"]["decodes"])
     tv = [round(total_variation(r["shares"], s["shares"]), 4) for r, s in pairs]
-    chance = [chance_total_variation(r["shares"], min(len(real), len(sampled))) for r in block["real_states"]["decodes"]]
+    chance = [chance_total_variation(r["shares"], n) for r in block["real_states"]["decodes"]]
     block["class_tv"] = {"per_seed": tv, "mean": round(sum(tv) / len(tv), 4),
-                         "chance_mean": round(sum(chance) / len(chance), 4), "n": min(len(real), len(sampled))}
+                         "chance_mean": round(sum(chance) / len(chance), 4), "n": n}
     return block
 
 
