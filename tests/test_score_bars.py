@@ -240,3 +240,17 @@ def test_sdedit_rows_decode_every_set_with_the_same_seed(monkeypatch):
     for r in rows[1:]:
         assert abs(r["sdedit"]["fid_vs_test"] / rows[0]["sdedit"]["fid_vs_test"] - 1) < 0.1
         assert r["tweedie_once"]["fid_vs_test"] < 0.95 * rows[0]["sdedit"]["fid_vs_test"]
+
+
+def test_dispersion_is_the_ratio_of_total_variances_and_ignores_the_mean():
+    """1 for the data's own spread; scaling the deviations by a gives a^2 whatever the mean."""
+    import pytest
+    import torch
+
+    from bench.scores import evaluate as ev
+
+    x = torch.randn(500, 4, 2, 2, generator=torch.Generator().manual_seed(0))
+    assert ev.dispersion(x, x) == 1.0
+    assert ev.dispersion(0.5 * (x - x.mean(0)) + 3.0, x) == pytest.approx(0.25, abs=1e-4)
+    assert ev.dispersion(x[:250], x[250:]) == pytest.approx(1.0, abs=0.15)
+    assert ev.dispersion(x, torch.zeros_like(x)) is None  # no spread to compare with

@@ -202,6 +202,9 @@ def test_sampler_study_varies_only_the_sampler_and_resumes(tmp_path, monkeypatch
         direct = fake_quality(ev.langevin_images(ScorePrior.load(score), g, 5, 0, sampler=cfg, rgb="own"))
         assert res["samplers"][name]["decoded"] == direct
     assert res["samplers"]["pc"] != res["samplers"]["pc, 2 corrector steps"]
+    for row in res["samplers"].values():  # each row also against the real states, decode seed by decode seed
+        assert row["class_tv"]["n"] == 5 and len(row["class_tv"]["per_seed"]) == len(ev.DECODE_SEEDS)
+        assert row["dispersion"] > 0
     assert res["real_states_decoded"]["fid_vs_test"] != res["samplers"]["pc"]["decoded"]["fid_vs_test"]
     md = ev.sampler_study_markdown(res)
     assert "| held-out real states (no sampler) |" in md and "| pc, 2 corrector steps | 2 | 0.01 |" in md

@@ -253,7 +253,9 @@ def tv_phrase(block: dict) -> str:
         return ""
     return (f"; class distribution vs the real states decoded with the same seed: total variation {tv['mean']:.3f} "
             f"on average ({min(tv['per_seed']):.3f}-{max(tv['per_seed']):.3f}), where two sets of {tv['n']} from one "
-            f"distribution differ by {tv['chance_mean']:.3f} by chance")
+            f"distribution differ by {tv['chance_mean']:.3f} by chance"
+            + (f"; total variance of the samples / of the real states: {block['dispersion']:.2f}"
+               if block.get("dispersion") is not None else ""))
 
 
 def decode_seed_lines(models: list[tuple[Path, dict]]) -> list[str]:

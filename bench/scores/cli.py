@@ -191,7 +191,7 @@ def run_evaluate(a: argparse.Namespace) -> int:
             return 2
         summary = {k: {m: spread[k][m] for m in ("meets", "of", "min_share", "max_share")}
                    for k in ("real_states", "langevin")}
-        print(json.dumps({**summary, "class_tv": spread["class_tv"]}))
+        print(json.dumps({**summary, "class_tv": spread["class_tv"], "dispersion": spread["dispersion"]}))
         return 0
     res = evaluate_layer(a.prior, a.layer, score, heldout, score.parent, n=a.samples, rgb=a.decode_rgb,
                          sdedit=not a.no_sdedit)

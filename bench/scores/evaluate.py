@@ -344,6 +344,19 @@ def chance_total_variation(shares: dict, n: int, draws: int = 2000, seed: int = 
     return float(0.5 * (counts[0] - counts[1]).abs().sum(1).mean())
 
 
+def dispersion(sampled: torch.Tensor, real: torch.Tensor) -> float | None:
+    """Total variance (trace of the covariance) of the samples over that of the real states: 1 for a prior with the
+    data's spread. Below 1 the prior is too concentrated, which starves the classes that lie in the outskirts of
+    the state distribution (measured on layer 0: its under-represented bags and sandals are the classes the
+    full-covariance Gaussian, which spreads mass outward, over-represents). None when the real states do not vary."""
+    def total_variance(x: torch.Tensor) -> float:
+        x = x.flatten(1).double()
+        return float((x - x.mean(0)).pow(2).sum(1).mean())
+
+    base = total_variance(real)
+    return round(total_variance(sampled) / base, 4) if base > 0 else None
+
+
 def decode_seed_block(g, real: torch.Tensor, sampled: torch.Tensor, layer: int, quality, seeds=DECODE_SEEDS,
                       rgb: str = BAR_DECODE_RGB) -> dict:
     """Real states and the bars' samples, each decoded once per seed, and the class-distribution distance
@@ -358,6 +371,7 @@ def decode_seed_block(g, real: torch.Tensor, sampled: torch.Tensor, layer: int, 
     chance = [chance_total_variation(r["shares"], n) for r in block["real_states"]["decodes"]]
     block["class_tv"] = {"per_seed": tv, "mean": round(sum(tv) / len(tv), 4),
                          "chance_mean": round(sum(chance) / len(chance), 4), "n": n}
+    block["dispersion"] = dispersion(sampled[:n], real[:n])
     return block
 
 
@@ -494,6 +508,12 @@ SAMPLER_STUDY = {
     "predictor only, end 0.01": {**PC_ONE_STEP, "corrector": "none", "eps": 0.01},
     "pc, 3 corrector steps, end 0.01": {**PC_ONE_STEP, "corrector_steps": 3, "eps": 0.01},
     "pc, 5 corrector steps, end 0.01": SAMPLERS["pc"],
+    # added for layer 0's class balance: does more mixing at fewer times, the end at 0.001, or annealed Langevin
+    # alone bring the class distribution to the real states'? (each row also records it, and the spread)
+    "pc, 20 corrector steps at 150 times, end 0.01": {**PC_ONE_STEP, "n_steps": 150, "corrector_steps": 20,
+                                                      "eps": 0.01},
+    "pc, 5 corrector steps, end 0.001": {**PC_ONE_STEP, "corrector_steps": 5},
+    "annealed Langevin, 100 levels x 5 steps, end 0.001": SAMPLERS["ald"],
 }
 
 
@@ -525,8 +545,8 @@ def sampler_study(prior_name: str, layer: int, out: Path, names: list[str] | Non
                 "score_file": str(score_file) if score_file else f"installed score_layer{layer}.pt"})
     res.setdefault("samplers", {})
     out.mkdir(parents=True, exist_ok=True)
-    if heldout is not None and "real_states_decoded" not in res:
-        real = torch.load(heldout, map_location="cpu", weights_only=True)[:n]
+    real = torch.load(heldout, map_location="cpu", weights_only=True)[:n] if heldout is not None else None
+    if real is not None and "real_states_decoded" not in res:
         res["real_states_decoded"] = quality(decode_states(g, real, layer, torch.Generator().manual_seed(seed),
                                                            rgb=rgb))
         atomic_write_json(path, res, indent=1)
@@ -534,9 +554,13 @@ def sampler_study(prior_name: str, layer: int, out: Path, names: list[str] | Non
         if name in res["samplers"]:
             continue
         t = time.monotonic()
-        q = quality(langevin_images(sp, g, n, seed, sampler=SAMPLER_STUDY[name], rgb=rgb))
+        states: list[torch.Tensor] = []
+        q = quality(langevin_images(sp, g, n, seed, keep=states, sampler=SAMPLER_STUDY[name], rgb=rgb))
         res["samplers"][name] = {"config": SAMPLER_STUDY[name], "decoded": q,
                                  "minutes": round((time.monotonic() - t) / 60, 1)}
+        if real is not None:  # the class distribution against the real states', decode seed by decode seed
+            block = decode_seed_block(g, real, torch.cat(states), layer, quality, rgb=rgb)
+            res["samplers"][name].update(class_tv=block["class_tv"], dispersion=block["dispersion"])
         atomic_write_json(path, res, indent=1)
         print(f"sampler study, layer {layer}, {name}: FID {q['fid_vs_test']}", flush=True)
     return res
@@ -552,19 +576,24 @@ def sampler_study_markdown(res: dict) -> str:
              "(`bench.scores.evaluate.SAMPLER_STUDY`; `python -m bench.scores samplers`). The score card's bars "
              "use the row marked (the bars'). Rows not measured yet are missing (the study resumes).", "",
              "| sampler | corrector steps per time | end time (then Tweedie) | FID vs test | FID / real states decoded "
-             "| class shares (min, max) | mean confidence | wall minutes |", "|---|---|---|---|---|---|---|---|"]
+             "| class shares (min, max) | mean confidence | class distance to the real states (chance) "
+             "| total variance / real states' | wall minutes |", "|---|---|---|---|---|---|---|---|---|---|"]
     if real is not None:
         shares = res["real_states_decoded"]["class_shares"].values()
         lines.append(f"| held-out real states (no sampler) | - | - | {real} | 1 | ({min(shares)}, {max(shares)}) | "
-                     f"{res['real_states_decoded']['mean_confidence']} | - |")
+                     f"{res['real_states_decoded']['mean_confidence']} | - | 1 | - |")
     order = [k for k in SAMPLER_STUDY if k in res["samplers"]] + [k for k in res["samplers"] if k not in SAMPLER_STUDY]
     for name in order:
         r = res["samplers"][name]
         cfg, q = r["config"], r["decoded"]
-        corr = 0 if cfg.get("corrector") == "none" else cfg.get("corrector_steps", 1)
+        corr = (cfg["steps_each"] if cfg.get("method") == "ald" else
+                0 if cfg.get("corrector") == "none" else cfg.get("corrector_steps", 1))
         ratio = f"{q['fid_vs_test'] / real:.2f}" if real else "-"
         shares = q["class_shares"].values()
         mark = " (the bars')" if cfg == SAMPLERS[BAR_SAMPLER] else ""
+        tv = r.get("class_tv")
+        tv_cell = f"{tv['mean']:.3f} ({tv['chance_mean']:.3f})" if tv else "not measured"
         lines.append(f"| {name}{mark} | {corr} | {cfg.get('eps', 1e-3):g} | {q['fid_vs_test']} | {ratio} | "
-                     f"({min(shares)}, {max(shares)}) | {q['mean_confidence']} | {r['minutes']} |")
+                     f"({min(shares)}, {max(shares)}) | {q['mean_confidence']} | {tv_cell} | "
+                     f"{r.get('dispersion', '-')} | {r['minutes']} |")
     return "\n".join(lines) + "\n"
