@@ -346,9 +346,9 @@ def chance_total_variation(shares: dict, n: int, draws: int = 2000, seed: int = 
 
 def dispersion(sampled: torch.Tensor, real: torch.Tensor) -> float | None:
     """Total variance (trace of the covariance) of the samples over that of the real states: 1 for a prior with the
-    data's spread. Below 1 the prior is too concentrated, which starves the classes that lie in the outskirts of
-    the state distribution (measured on layer 0: its under-represented bags and sandals are the classes the
-    full-covariance Gaussian, which spreads mass outward, over-represents). None when the real states do not vary."""
+    data's spread, below 1 for one that is too concentrated. A diagnostic, not a bar: on the embedded world both
+    installed priors are under-dispersed (layer 0: 0.86, layer 1: 0.77), yet layer 1 matches the real states'
+    class distribution and layer 0 does not. None when the real states do not vary."""
     def total_variance(x: torch.Tensor) -> float:
         x = x.flatten(1).double()
         return float((x - x.mean(0)).pow(2).sum(1).mean())
