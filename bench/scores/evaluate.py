@@ -365,14 +365,19 @@ def decode_seed_block(g, real: torch.Tensor, sampled: torch.Tensor, layer: int, 
     instead whether the samples' classes match the data's, next to what chance alone gives at this n."""
     block = {"real_states": decode_seed_spread(g, real, layer, quality, seeds, rgb),
              "langevin": decode_seed_spread(g, sampled, layer, quality, seeds, rgb)}
+    return {**block, **compare_with_real(block["real_states"], block["langevin"], real, sampled)}
+
+
+def compare_with_real(real_spread: dict, sampled_spread: dict, real: torch.Tensor, sampled: torch.Tensor) -> dict:
+    """``class_tv`` and ``dispersion`` of samples against the real states, from their decode-seed spreads (the
+    same seeds); split out so that a caller comparing several sample sets decodes the real states only once."""
     n = min(len(real), len(sampled))
-    pairs = zip(block["real_states"]["decodes"], block["langevin"]["decodes"])
+    pairs = zip(real_spread["decodes"], sampled_spread["decodes"])
     tv = [round(total_variation(r["shares"], s["shares"]), 4) for r, s in pairs]
-    chance = [chance_total_variation(r["shares"], n) for r in block["real_states"]["decodes"]]
-    block["class_tv"] = {"per_seed": tv, "mean": round(sum(tv) / len(tv), 4),
-                         "chance_mean": round(sum(chance) / len(chance), 4), "n": n}
-    block["dispersion"] = dispersion(sampled[:n], real[:n])
-    return block
+    chance = [chance_total_variation(r["shares"], n) for r in real_spread["decodes"]]
+    return {"class_tv": {"per_seed": tv, "mean": round(sum(tv) / len(tv), 4),
+                         "chance_mean": round(sum(chance) / len(chance), 4), "n": n},
+            "dispersion": dispersion(sampled[:n], real[:n])}
 
 
 def _existing_evaluation(prior_name: str, layer: int, out: Path) -> tuple[Path, dict, object, object]:
@@ -550,6 +555,7 @@ def sampler_study(prior_name: str, layer: int, out: Path, names: list[str] | Non
         res["real_states_decoded"] = quality(decode_states(g, real, layer, torch.Generator().manual_seed(seed),
                                                            rgb=rgb))
         atomic_write_json(path, res, indent=1)
+    real_spread = None
     for name in names or list(SAMPLER_STUDY):
         if name in res["samplers"]:
             continue
@@ -559,8 +565,11 @@ def sampler_study(prior_name: str, layer: int, out: Path, names: list[str] | Non
         res["samplers"][name] = {"config": SAMPLER_STUDY[name], "decoded": q,
                                  "minutes": round((time.monotonic() - t) / 60, 1)}
         if real is not None:  # the class distribution against the real states', decode seed by decode seed
-            block = decode_seed_block(g, real, torch.cat(states), layer, quality, rgb=rgb)
-            res["samplers"][name].update(class_tv=block["class_tv"], dispersion=block["dispersion"])
+            if real_spread is None:  # the same for every row: decoded once
+                real_spread = decode_seed_spread(g, real, layer, quality, rgb=rgb)
+            sampled = torch.cat(states)
+            res["samplers"][name].update(compare_with_real(
+                real_spread, decode_seed_spread(g, sampled, layer, quality, rgb=rgb), real, sampled))
         atomic_write_json(path, res, indent=1)
         print(f"sampler study, layer {layer}, {name}: FID {q['fid_vs_test']}", flush=True)
     return res
