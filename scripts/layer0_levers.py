@@ -36,12 +36,15 @@ def main() -> None:
     ap.add_argument("--prior", default="embedded")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
+    bad = [spec for spec in args.model if "=" not in spec]
+    if bad:
+        ap.error(f"--model takes NAME=FOLDER, got {bad}")
+    models = [spec.split("=", 1) for spec in args.model]
     g, quality = load_prior(args.prior).generator.cpu(), quality_measure(args.prior)
     real = torch.load(args.heldout, map_location="cpu", weights_only=True)[:args.n]
     real_spread = decode_seed_spread(g, real, args.layer, quality, DECODE_SEEDS)
     rows = []
-    for spec in args.model:
-        name, folder = spec.split("=", 1)
+    for name, folder in models:
         samples = torch.load(Path(folder) / f"samples_layer{args.layer}-{BAR_SAMPLER}.pt", map_location="cpu",
                              weights_only=True)[:args.n]
         spread = decode_seed_spread(g, samples, args.layer, quality, DECODE_SEEDS)
