@@ -80,3 +80,33 @@ def test_dry_run_states_the_cost(capsys):
     out = capsys.readouterr().out
     assert "profile=paper" in out and "seeds=0,1,2" in out and "M image-steps to tune" in out
     assert main(["--seed", "1", "--seeds", "0,1", "--dry-run"]) == 2
+
+
+def test_progress_clause_prices_what_is_left_at_the_finished_cells_median_rate(tmp_path):
+    """Hours left from the finished cells' own rates (per method, median: an outlier that ran while the machine
+    was paused does not move it), not from the world's single figure."""
+    from bench.core.io import atomic_write_json
+    from bench.harness.runner import Cell
+    from bench.harness.sweep.plan import image_steps, progress_clause
+
+    def cell(method: str, i: int) -> Cell:
+        return Cell("s", "tune", "tiny", "inpaint", 0.3, method, {"steps": [100, 100]}, "tune", (2 * i, 2 * i + 1))
+
+    store = ResultStore(tmp_path)
+    ilo = [cell("ilo", i) for i in range(5)]
+    sg = [cell("sgilo", i) for i in range(3)]
+    assert image_steps(ilo[0]) == 400 and progress_clause(store, ilo + sg, 2) == ""
+    for c, per_row in zip(ilo[:3], (0.2, 0.4, 50.0)):  # per cell 0.4, 0.8, 100 s: 1, 2, 250 ms per image-step
+        atomic_write_json(store.record_path(c), {"cell": c.to_dict(), "status": "ok",
+                                                 "rows": [{"seconds": per_row}, {"seconds": per_row}]})
+    atomic_write_json(store.record_path(sg[0]), {"cell": sg[0].to_dict(), "status": "failed",
+                                                 "rows": [{"seconds": 1e6}, {"seconds": 1e6}]})
+    text = progress_clause(store, ilo + sg, 2)
+    # left: 2 ilo + 2 sgilo cells of 400 image-steps; no finished sgilo cell, so it takes the median over all
+    # (2 ms); ilo's median is 2 ms, not the mean (84 ms): 1600 image-steps x 2 ms = 3.2 s
+    assert text.startswith("progress: 4/8 cells done; the other 4 (0.00M image-steps)") and "(ilo 2.00)" in text
+    assert progress_clause(store, ilo, 1).endswith("~0.0 h with 1 worker(s) as they ran")
+    atomic_write_json(store.record_path(sg[1]), {"cell": sg[1].to_dict(), "status": "ok",
+                                                 "rows": [{"seconds": 3600.0}, {"seconds": 3600.0}]})
+    text = progress_clause(store, ilo + sg, 2)  # sgilo now 18 s per image-step: 1 cell left = 2 worker-hours
+    assert "sgilo 18000.00" in text and "take ~2.0 worker-hours" in text and "~1.0 h with 2 worker(s)" in text

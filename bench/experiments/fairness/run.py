@@ -27,7 +27,7 @@ from bench.harness.cli import execute_with_options, resolve_wandb, sbatch_line
 from bench.harness.runner import Cell
 from bench.harness.slurm import default_chunk_size, resolve_executor
 from bench.harness.store import ResultStore
-from bench.harness.sweep.plan import hours_clause, image_steps
+from bench.harness.sweep.plan import hours_clause, image_steps, progress_clause
 
 # the paired comparisons of the table: SGILO against ILO, and against its own T = 0 control
 PAIRS = (("sgilo", "ilo"), ("sgilo", "sgilo_t0"), ("sgilo_t0", "ilo"))
@@ -82,6 +82,9 @@ def describe(cfg: FairnessConfig, executor: str, planned: Planned) -> str:
     gpu = executor == "slurm" and cfg.execution.slurm.gpus_per_node > 0
     amount = f"{steps / 1e6:.2f}M" if steps >= 1e6 else f"{steps:,}"
     lines.append(f"cost: {amount} image-steps (steps x images x posterior samples)" + hours_clause(cfg.prior, steps, gpu))
+    progress = progress_clause(ResultStore(cfg.out), planned.cells, cfg.execution.workers if executor == "local" else 1)
+    if progress:
+        lines.append(progress)
     lines.append(f"wandb: {resolve_wandb(cfg.execution.wandb)}")
     return "\n".join(lines)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import statistics
 from collections import Counter
 
 from bench.harness.execution import chunked
@@ -149,6 +150,46 @@ def hours_clause(prior: str, total_image_steps: float, gpu: bool) -> str:
             "image-step (the world's measured wall-clock figure on one such device; divide by the devices used in parallel)")
 
 
+def _cell_rate(cell: Cell, record: dict) -> float | None:
+    """Wall seconds per image-step of one finished cell: its rows' seconds (each the batch's wall time over its
+    size) summed, over the cell's image-steps."""
+    steps = image_steps(cell)
+    seconds = sum(r.get("seconds") or 0.0 for r in record.get("rows", []))
+    return seconds / steps if steps and seconds > 0 else None
+
+
+def progress_clause(store: ResultStore, cells: list[Cell], workers: int) -> str:
+    """"progress: 88/144 cells done; the other 56 ..." with the hours left at the rate the finished cells ran at.
+
+    The world's figure (:func:`hours_clause`) is one measurement on one device; the finished cells of this very run
+    measure its own mix of methods, batches and worker contention (on the embedded paper profile with 2 workers on
+    2 cores they ran about twice as slow as that figure). Per method, the median over its finished cells: a cell
+    that ran while the machine was paused or shared records hours, and the median ignores it. A method with no
+    finished cell yet takes the median over all of them. Empty when no cell has finished."""
+    rates: dict[str, list[float]] = {}
+    left = []
+    for c in cells:
+        path = store.record_path(c)
+        if not path.exists():
+            left.append(c)
+            continue
+        record = json.loads(path.read_text())
+        rate = _cell_rate(c, record) if record.get("status") == "ok" else None
+        if rate is not None:
+            rates.setdefault(c.method, []).append(rate)
+    if not rates:
+        return ""
+    median = {m: float(statistics.median(v)) for m, v in rates.items()}
+    overall = float(statistics.median([r for v in rates.values() for r in v]))
+    steps = sum(image_steps(c) for c in left)
+    worker_hours = sum(image_steps(c) * median.get(c.method, overall) for c in left) / 3600
+    per_method = ", ".join(f"{m} {1000 * r:.2f}" for m, r in sorted(median.items()))
+    return (f"progress: {len(cells) - len(left)}/{len(cells)} cells done; the other {len(left)} "
+            f"({steps / 1e6:.2f}M image-steps) take ~{worker_hours:.1f} worker-hours at the finished cells' median "
+            f"ms per image-step per worker ({per_method}), ~{worker_hours / max(workers, 1):.1f} h with "
+            f"{workers} worker(s) as they ran")
+
+
 def describe_plan(cfg: SweepConfig, executor: str, chunk_size: int, wandb: str, tune: list[Cell],
                   eval_cells: list[Cell] | None) -> str:
     lines = [f"sweep {cfg.name!r}: prior={cfg.prior}, profile={cfg.profile}, executor={executor}, out={cfg.out}, "
@@ -163,6 +204,11 @@ def describe_plan(cfg: SweepConfig, executor: str, chunk_size: int, wandb: str, 
     else:
         lines.append(f"eval stage: {count_eval_cells(cfg)} cells, planned after tuning from the chosen hyperparameters")
     lines.append(cost_line(cfg, tune, executor))
+    store = ResultStore(cfg.out)
+    for stage, cells in (("tune", tune), ("eval", eval_cells or [])):
+        progress = progress_clause(store, cells, cfg.execution.workers if executor == "local" else 1)
+        if progress:
+            lines.append(f"{stage} {progress}")
     jobs = len(chunked(tune, chunk_size))
     if executor == "slurm":
         s = cfg.execution.slurm
