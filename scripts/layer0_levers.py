@@ -23,8 +23,8 @@ import torch
 
 from bench.core.io import atomic_write_json
 from bench.priors.catalog import load_prior
-from bench.scores import evaluate as ev
 from bench.scores.evaluate import BAR_SAMPLER, DECODE_SEEDS, compare_with_real, decode_seed_spread, quality_measure
+from bench.scores.train import syn_batch
 
 
 def mean_shares(spread: dict) -> dict:
@@ -42,13 +42,6 @@ def load_samples(where: str, layer: int) -> torch.Tensor:
     path = Path(where)
     path = path if path.suffix == ".pt" else path / f"samples_layer{layer}-{BAR_SAMPLER}.pt"
     return torch.load(path, map_location="cpu", weights_only=True)
-
-
-@torch.no_grad()
-def generator_states(g, layer: int, n: int, seed: int) -> torch.Tensor:
-    """The layer states of ``n`` ordinary generator samples (one mapping-network style per image, fresh noise)."""
-    gen = torch.Generator().manual_seed(seed)
-    return g.split(ev.ordinary_styles(g, n, gen), g.make_noise(n, generator=gen), layer).features
 
 
 def main() -> None:
@@ -74,9 +67,10 @@ def main() -> None:
     g, quality = load_prior(args.prior).generator.cpu(), quality_measure(args.prior)
     real = torch.cat([torch.load(f, map_location="cpu", weights_only=True) for f in args.heldout])[:args.n]
     real_spread = decode_seed_spread(g, real, args.layer, quality, DECODE_SEEDS)
-    gs = generator_states(g, args.layer, len(real), args.seed) if args.generator_states else None
-    if gs is not None:
-        gs = gs[:args.generator_states]
+    gs = None
+    if args.generator_states:  # the score pipeline's own draw of generator states (z ~ N(0, I), fresh noise)
+        with torch.no_grad():
+            gs = syn_batch(g, args.layer, args.generator_states, generator=torch.Generator().manual_seed(args.seed))
         g_spread = decode_seed_spread(g, gs, args.layer, quality, DECODE_SEEDS)
         models = [("generator's own states", None)] + models
     rows = []
