@@ -261,7 +261,9 @@ def test_end_to_end_on_the_tiny_prior_and_resume(tmp_path, capsys):
     assert len(list((out / "images").glob("*.pt"))) == 8
     assert "## Paired comparisons" in md and "| x4 | sgilo | ilo | 4 | 2 |" in md
     paired = pd.read_csv(out / "fairness_paired.csv")
-    assert list(paired[["a", "b"]].itertuples(index=False, name=None)) == [("sgilo", "ilo")]
+    # no T = 0 control and no baseline in this run: one sample against ILO, and the majority of 3 against ILO
+    assert list(paired[["a", "b"]].itertuples(index=False, name=None)) == [("sgilo", "ilo"),
+                                                                          ("sgilo (majority of 3)", "ilo")]
     table = pd.read_csv(out / "fairness.csv")
     mtime = {p: p.stat().st_mtime_ns for p in (out / "cells").iterdir()}
     assert main(TINY + ["--out", str(out)]) == 0  # resume: nothing recomputed, same table
@@ -412,6 +414,26 @@ def test_paired_comparison_counts_discordant_images_per_seed():
     assert r["ci_low"] <= r["diff"] <= r["ci_high"]
     # seed 0: a right & b wrong on i % 4 == 0 but i % 10 != 0 (im4, 8, 12, 16, 24, 28, 32, 36) = 8; the reverse: im10, 30
     assert "seed 0: 8/2, p=" + f"{mcnemar_exact(8, 2):.3g}" in r["mcnemar_by_seed"]
+
+
+def test_paired_comparison_of_majority_votes_and_of_a_one_seed_baseline():
+    """'m@majority' compares the vote column; a side with one seed (the deterministic baseline) is paired with
+    every seed of the other, so its per-image correctness meets the other side's seed average."""
+    from bench.experiments.fairness.stats import paired_comparisons
+
+    rows = _two_method_rows()
+    # method b's majority vote is right everywhere; its single sample stays as before
+    rows["pred_majority"] = rows["label"].where(rows["method"] == "b", 1 - rows["label"])
+    rows["samples"] = 5
+    base = rows[(rows["method"] == "a") & (rows["seed"] == 0)].assign(method="base", samples=1, seed=0)
+    base["pred"] = base["label"]  # the baseline is right on every image
+    both = pd.concat([rows, base], ignore_index=True)
+    r = paired_comparisons(both, [("b@majority", "a"), ("base", "b")], n_boot=500)
+    maj, bl = r.iloc[0], r.iloc[1]
+    assert maj["a"] == "b (majority of 5)" and maj["acc_a"] == 1.0 and maj["diff"] == pytest.approx(0.1)
+    assert "seed 0: 4/0, p=0.125" in maj["mcnemar_by_seed"]  # a is wrong on im0, 10, 20, 30 only
+    assert (bl["seeds"], bl["n"]) == (3, 40) and bl["diff"] == pytest.approx(1 - (0.75 * 2 + 0.8) / 3)
+    assert bl["mcnemar_by_seed"].count("seed ") == 3 and bl["ci_low"] <= bl["diff"] <= bl["ci_high"]
 
 
 def test_group_gap_and_seed_averaged_counts():

@@ -42,7 +42,7 @@ def with_defaults(df: pd.DataFrame) -> pd.DataFrame:
         if col not in df.columns:
             df[col] = val
     for col in ("prior", "image_set", "variant", "params", "status", "reason", "lpips_status"):
-        df[col] = df[col].fillna(ROW_DEFAULTS[col]).astype(str)
+        df[col] = df[col].astype(object).fillna(ROW_DEFAULTS[col]).astype(str)
     df["noise_sigma"] = pd.to_numeric(df["noise_sigma"], errors="coerce").fillna(0.0)
     for col in ("level", *METRICS, "measurement_loss", "nfe_generator", "nfe_score", "seconds"):
         if col in df.columns:

@@ -70,10 +70,12 @@ def paired_section(paired: pd.DataFrame) -> str:
     """Method a vs method b on the same images: accuracy difference with its paired CI, McNemar per seed."""
     if paired.empty:
         return ""
-    lines = ["", "## Paired comparisons (single sample, same images)", "",
+    lines = ["", "## Paired comparisons (same images)", "",
              "diff = accuracy(a) - accuracy(b) in points over the same images (each image's correctness averaged over "
              "the seeds both ran), paired bootstrap 95% CI over images; McNemar: exact two-sided test per seed on the "
-             "discordant images (a right and b wrong / a wrong and b right).", "",
+             "discordant images (a right and b wrong / a wrong and b right). A method is its single sample unless "
+             "marked 'majority of S' (the vote over its S posterior samples: S times the compute of one run). The "
+             "measurement-only baseline is deterministic and is paired with every seed of the other side.", "",
              "| factor | a | b | images | seeds | acc a | acc b | diff (95% CI) | McNemar per seed |",
              "|---|---|---|---|---|---|---|---|---|"]
     for _, r in paired.iterrows():

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from bench.core.io import atomic_write_text
-from bench.experiments.fairness.baseline import measurement_only_rows
+from bench.experiments.fairness.baseline import BASELINE_METHOD, measurement_only_rows
 from bench.experiments.fairness.classify import build_classifier, check_classifier_ready, classifier_groups, classify
 from bench.experiments.fairness.config import Choice, FairnessConfig, choose_params, tuned_superres
 from bench.experiments.fairness.plan import fairness_set, plan_cells, prior_missing
@@ -22,15 +22,19 @@ from bench.experiments.fairness.report import (
     params_section,
     table_markdown,
 )
-from bench.experiments.fairness.stats import fairness_table, paired_comparisons
+from bench.experiments.fairness.stats import MAJORITY, fairness_table, paired_comparisons
 from bench.harness.cli import execute_with_options, resolve_wandb, sbatch_line
 from bench.harness.runner import Cell
 from bench.harness.slurm import default_chunk_size, resolve_executor
 from bench.harness.store import ResultStore
 from bench.harness.sweep.plan import hours_clause, image_steps, progress_clause
 
-# the paired comparisons of the table: SGILO against ILO, and against its own T = 0 control
-PAIRS = (("sgilo", "ilo"), ("sgilo", "sgilo_t0"), ("sgilo_t0", "ilo"))
+# the paired comparisons of the table: SGILO against ILO and against its own T = 0 control, one sample each;
+# the majority votes at an equal budget (5 chains each: what the prior adds to an ensemble) and against one ILO
+# run (the paper's comparison, 5x the budget); the measurement-only baseline against both kinds of method
+PAIRS = (("sgilo", "ilo"), ("sgilo", "sgilo_t0"), ("sgilo_t0", "ilo"),
+         ("sgilo@majority", "sgilo_t0@majority"), ("sgilo@majority", "ilo"),
+         (BASELINE_METHOD, "ilo"), (BASELINE_METHOD, "sgilo@majority"))
 
 
 class StopRun(Exception):
@@ -147,7 +151,8 @@ def _classify_and_write(cfg: FairnessConfig, planned: Planned, wandb_mode: str, 
     per_image = classify(cfg, planned.cells, planned.positions, planned.labels, planned.groups, clf, planned.choices)
     per_image = pd.concat([per_image, measurement_only_rows(cfg, planned, clf)], ignore_index=True)
     table = fairness_table(per_image, clf.groups)
-    pairs = [(a, b) for a, b in PAIRS if a in cfg.methods and b in cfg.methods]
+    present = set(per_image["method"])
+    pairs = [(a, b) for a, b in PAIRS if {a.removesuffix(MAJORITY), b.removesuffix(MAJORITY)} <= present]
     paired = paired_comparisons(per_image, pairs)
     meta = {"prior": cfg.prior, "classifier": clf.description,
             "n_per_group": ", ".join(f"{g} {n}" for g, n in planned.n_per_group.items()),

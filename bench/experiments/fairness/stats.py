@@ -138,11 +138,29 @@ def fairness_table(per_image: pd.DataFrame, groups: Sequence[str], n_boot: int =
     return pd.DataFrame(out)
 
 
+MAJORITY = "@majority"  # suffix of a paired side: the method's majority vote over its posterior samples
+
+
+def _paired_side(ok: pd.DataFrame, spec: str) -> tuple[pd.DataFrame, str, str]:
+    """A side of a paired comparison: ``"method"`` (its single-sample prediction) or ``"method@majority"``
+    (its majority vote over S samples). Returns its rows, the prediction column and the label for the table."""
+    if spec.endswith(MAJORITY):
+        method = spec[:-len(MAJORITY)]
+        rows = ok[ok["method"] == method]
+        S = int(rows["samples"].max()) if len(rows) and "samples" in rows.columns else 1
+        return rows, "pred_majority", f"{method} (majority of {S})"
+    return ok[ok["method"] == spec], "pred", spec
+
+
 def paired_comparisons(per_image: pd.DataFrame, pairs: Sequence[tuple[str, str]], n_boot: int = 2000
                        ) -> pd.DataFrame:
-    """Method a vs method b on the same images (single-sample predictions), per factor: accuracies, their
-    difference with a paired bootstrap 95% CI over images (each image's correctness averaged over the seeds
-    both ran), and the exact McNemar test per seed (discordant counts a-only / b-only correct, p-value)."""
+    """Method a vs method b on the same images, per factor: accuracies, their difference with a paired
+    bootstrap 95% CI over images (each image's correctness averaged over the seeds both ran), and the exact
+    McNemar test per seed (discordant counts a-only / b-only correct, p-value).
+
+    A side is a method's single-sample prediction, or its majority vote with the ``@majority`` suffix.
+    A side run with one seed only (the deterministic measurement-only baseline) is paired with every seed
+    of the other side."""
     cols = ["factor", "a", "b", "n", "seeds", "acc_a", "acc_b", "diff", "ci_low", "ci_high", "mcnemar_by_seed"]
     ok = per_image[per_image["status"] == "ok"]
     if "seed" not in ok.columns:
@@ -150,12 +168,17 @@ def paired_comparisons(per_image: pd.DataFrame, pairs: Sequence[tuple[str, str]]
     out = []
     for factor, sub in ok[ok["factor"] > 0].groupby("factor", sort=True):
         for a, b in pairs:
-            A, B = sub[sub["method"] == a], sub[sub["method"] == b]
+            (A, col_a, label_a), (B, col_b, label_b) = _paired_side(sub, a), _paired_side(sub, b)
+            sa, sb = set(A["seed"]), set(B["seed"])
+            if not sa or not sb or (col_a not in A.columns) or (col_b not in B.columns):
+                continue
+            A, B = (A.assign(seed=[sorted(sb)] * len(A)).explode("seed") if len(sa) == 1 < len(sb) else A,
+                    B.assign(seed=[sorted(sa)] * len(B)).explode("seed") if len(sb) == 1 < len(sa) else B)
             seeds = sorted(set(A["seed"]) & set(B["seed"]))
             if not seeds:
                 continue
-            ca = per_image_correct(A[A["seed"].isin(seeds)], "pred")
-            cb = per_image_correct(B[B["seed"].isin(seeds)], "pred")
+            ca = per_image_correct(A[A["seed"].isin(seeds)], col_a)
+            cb = per_image_correct(B[B["seed"].isin(seeds)], col_b)
             both = pd.concat([ca.rename("a"), cb.rename("b")], axis=1).dropna()
             d = (both["a"] - both["b"]).to_numpy()
             lo, hi = bootstrap_mean_ci(d, n_boot)
@@ -164,11 +187,11 @@ def paired_comparisons(per_image: pd.DataFrame, pairs: Sequence[tuple[str, str]]
                 ja = A[A["seed"] == s].set_index("image_id")
                 jb = B[B["seed"] == s].set_index("image_id")
                 common = ja.index.intersection(jb.index)
-                ra = ja.loc[common, "pred"].to_numpy() == ja.loc[common, "label"].to_numpy()
-                rb = jb.loc[common, "pred"].to_numpy() == jb.loc[common, "label"].to_numpy()
+                ra = ja.loc[common, col_a].to_numpy(dtype=np.int64) == ja.loc[common, "label"].to_numpy(dtype=np.int64)
+                rb = jb.loc[common, col_b].to_numpy(dtype=np.int64) == jb.loc[common, "label"].to_numpy(dtype=np.int64)
                 nb, nc = int((ra & ~rb).sum()), int((~ra & rb).sum())
                 tests.append(f"seed {s}: {nb}/{nc}, p={mcnemar_exact(nb, nc):.3g}")
-            out.append({"factor": int(factor), "a": a, "b": b, "n": len(d), "seeds": len(seeds),
+            out.append({"factor": int(factor), "a": label_a, "b": label_b, "n": len(d), "seeds": len(seeds),
                         "acc_a": float(both["a"].mean()), "acc_b": float(both["b"].mean()), "diff": float(d.mean()),
                         "ci_low": lo, "ci_high": hi, "mcnemar_by_seed": "; ".join(tests)})
     return pd.DataFrame(out, columns=cols)
