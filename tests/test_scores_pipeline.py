@@ -118,6 +118,22 @@ def test_invert_dry_run_states_cost_and_refuses_too_many_images(capsys):
     assert "training set has 64 images" in capsys.readouterr().err
 
 
+def test_invert_with_ilo_projections(tmp_path, capsys):
+    """--method ilo runs ILO with its l1-ball radius as the inverter (the paper's wording); --radius needs it."""
+    out = tmp_path / "scores-ilo"
+    inv = ["invert", "--prior", "tiny", "--out", str(out), "-n", "8", "--batch", "4", "--steps", "2,2,2",
+           "--executor", "debug", "--wandb", "disabled"]
+    assert main([*inv, "--radius", "0.01"]) == 2
+    assert "only with --method ilo" in capsys.readouterr().err
+    assert main([*inv, "--method", "ilo", "--radius", "0.01", "--dry-run"]) == 0
+    assert "ILO (l1-ball projections)" in capsys.readouterr().out
+    assert main([*inv, "--method", "ilo", "--radius", "0.01"]) == 0
+    rows = ResultStore(out).rows()
+    assert {r["method"] for r in rows} == {"ilo"} and len(rows) == 8
+    assert all(json.loads(r["params"])["radius_state"] == [0.01] for r in rows)
+    assert torch.load(out / "layer0.pt").shape[0] + torch.load(out / "layer0_heldout.pt").shape[0] == 8
+
+
 @pytest.mark.slurm
 def test_invert_stage_through_local_slurm(require_slurm, tmp_path):
     out = tmp_path / "scores-slurm"

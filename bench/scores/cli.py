@@ -28,7 +28,7 @@ from bench.harness.cli import (
     sbatch_line,
     validate_prior,
 )
-from bench.scores.invert import DEFAULT_STEPS, InvertConfig, merge_states, plan_cells
+from bench.scores.invert import DEFAULT_STEPS, INVERTERS, InvertConfig, merge_states, plan_cells
 from bench.scores.train import STATS, WEIGHTINGS, ScoreTrainConfig
 
 
@@ -54,8 +54,13 @@ def invert_config(a: argparse.Namespace) -> InvertConfig:
             raise UsageError(f"{flag} must be >= 1, got {value}")
     if not steps or min(steps) < 1:
         raise UsageError(f"--steps {a.steps!r}: at least one round, every round >= 1 step")
+    if a.radius is not None and (a.method != "ilo" or a.radius <= 0):
+        raise UsageError(f"--radius {a.radius}: only with --method ilo, and > 0 (ILO's l1-ball radius per element)")
     return InvertConfig(a.prior, Path(a.out) if a.out else _default_out(a.prior), n=a.n, batch=a.batch, steps=steps,
-                        lr=a.lr, seed=a.seed, execution=execution_from_args(a, get_world(a.prior).slurm_gpus))
+                        lr=a.lr, seed=a.seed, method=a.method, radius=a.radius, execution=execution_from_args(a, get_world(a.prior).slurm_gpus))
+
+
+_INVERTER_NAMES = {"ilo_unreg": "ILO-unregularized", "ilo": "ILO (l1-ball projections)"}
 
 
 def describe_invert(cfg: InvertConfig, n_cells: int, executor: str, chunk: int) -> str:
@@ -66,7 +71,7 @@ def describe_invert(cfg: InvertConfig, n_cells: int, executor: str, chunk: int) 
     layers = ", ".join(str(k) for k in range(min(len(cfg.steps) - 1, spec.n_layers)))  # round k+1 optimises layer k's state
     lines = [f"invert {cfg.prior!r} training images -> {cfg.out}: {cfg.n} images in {n_cells} cells of {cfg.batch} "
              f"({executor}, {max(1, -(-n_cells // chunk))} jobs of {chunk} cells)",
-             f"ILO-unregularized, every pixel observed, steps per round {list(cfg.steps)}, lr {cfg.lr}: the optimised "
+             f"{_INVERTER_NAMES[cfg.method]}, every pixel observed, steps per round {list(cfg.steps)}, lr {cfg.lr}: the optimised "
              f"states after layers {layers or '(none: at least 2 rounds are needed)'}; {image_steps:,} image-steps"]
     per = spec.world.gpu_seconds_per_image_step
     if per:
@@ -256,6 +261,12 @@ def build_parser() -> argparse.ArgumentParser:
     inv.add_argument("--steps", default=",".join(map(str, DEFAULT_STEPS)), help="ILO steps per round (default 60,60,60)")
     inv.add_argument("--lr", type=float, default=0.1)
     inv.add_argument("--seed", type=int, default=0)
+    inv.add_argument("--method", default="ilo_unreg", choices=list(INVERTERS),
+                     help="the inverter: ilo_unreg (default; the installed embedded priors' data) or ilo (its l1-ball "
+                          "projections keep each state near the generator's own output; the paper says it inverted "
+                          "FFHQ 'with ILO')")
+    inv.add_argument("--radius", type=float, default=None,
+                     help="with --method ilo: the l1-ball radius per element (default: ILO's own default)")
     inv.add_argument("--dry-run", action="store_true", help="print the plan, what is missing and the cost; run nothing")
     inv.add_argument("--plan-only", action="store_true", help="write plan_invert.json for slurm/grid.sh and exit")
     add_execution_arguments(inv)

@@ -1,5 +1,7 @@
-"""The invert stage: ILO-unregularized inversions of a world's training images, every pixel
-observed, keeping the state after each round's layer. Each cell inverts a batch of images and
+"""The invert stage: ILO inversions of a world's training images, every pixel observed, keeping the
+state after each round's layer. The inverter is ILO-unregularized by default (the installed embedded
+priors' data) or ILO with its l1-ball projections (``method="ilo"``: the paper's wording, "we inverted
+all images in FFHQ with ILO"; it keeps every state within a radius of the generator's own output). Each cell inverts a batch of images and
 saves their states with its record (``Cell.keep_states``), so the stage runs on any executor
 (local pool, SLURM arrays, ``slurm/grid.sh``) and resumes after any interruption."""
 from __future__ import annotations
@@ -23,6 +25,7 @@ from methods._core import Problem
 from methods._rounds import RoundHook, run_rounds
 
 DEFAULT_STEPS = (60, 60, 60)  # rounds starting at layers 0, 1, 2: optimised states after layers 0 and 1
+INVERTERS = ("ilo_unreg", "ilo")  # methods whose rounds keep the optimised states
 HELDOUT_FRACTION = 10  # one tenth of the inverted images is held out for evaluation
 STATES = "states"  # sub-folder of the store with each cell's saved images and states
 
@@ -36,7 +39,15 @@ class InvertConfig:
     steps: tuple[int, ...] = DEFAULT_STEPS
     lr: float = 0.1
     seed: int = 0
+    method: str = "ilo_unreg"  # or "ilo" (l1-ball projections of radius ``radius`` per element)
+    radius: float | None = None  # ILO's radius_state; None: the method's default
     execution: ExecutionOptions = field(default_factory=ExecutionOptions)
+
+    def params(self) -> dict[str, object]:
+        p: dict[str, object] = {"steps": list(self.steps), "lr": [self.lr]}
+        if self.method == "ilo" and self.radius is not None:
+            p["radius_state"] = [self.radius]
+        return p
 
     @property
     def name(self) -> str:
@@ -51,8 +62,9 @@ def train_subset(n_train: int, n: int, seed: int) -> list[int]:
 
 
 def plan_cells(cfg: InvertConfig, n_train: int) -> list[Cell]:
-    params = {"steps": list(cfg.steps), "lr": [cfg.lr]}
-    return [Cell(cfg.name, "invert", cfg.prior, "denoise", 0.0, "ilo_unreg", params, "train", tuple(chunk),
+    if cfg.method not in INVERTERS:
+        raise ValueError(f"inverter {cfg.method!r}: choose one of {list(INVERTERS)}")
+    return [Cell(cfg.name, "invert", cfg.prior, "denoise", 0.0, cfg.method, cfg.params(), "train", tuple(chunk),
                  seed=cfg.seed, variant="invert", save_images=str(cfg.out / STATES), keep_states=True)
             for chunk in chunked(train_subset(n_train, cfg.n, cfg.seed), cfg.batch)]
 
