@@ -132,6 +132,8 @@ def test_invert_with_ilo_projections(tmp_path, capsys):
     assert {r["method"] for r in rows} == {"ilo"} and len(rows) == 8
     assert all(json.loads(r["params"])["radius_state"] == [0.01] for r in rows)
     assert torch.load(out / "layer0.pt").shape[0] + torch.load(out / "layer0_heldout.pt").shape[0] == 8
+    summary = json.loads((out / "inversions.json").read_text())  # the store says how it was inverted
+    assert (summary["inverter"], summary["radius_state"]) == ("ilo", [0.01])
 
 
 @pytest.mark.slurm

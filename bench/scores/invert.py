@@ -69,6 +69,14 @@ def plan_cells(cfg: InvertConfig, n_train: int) -> list[Cell]:
             for chunk in chunked(train_subset(n_train, cfg.n, cfg.seed), cfg.batch)]
 
 
+def _radius(cfg: InvertConfig) -> list[float] | None:
+    """The l1-ball radius per element the inverter used (ILO's default when not given); None without one."""
+    if cfg.method != "ilo":
+        return None
+    radius = methods.get("ilo").Params().radius_state if cfg.radius is None else (cfg.radius,)
+    return list(radius) if radius is not None else None
+
+
 def merge_states(cfg: InvertConfig, cells: list[Cell]) -> dict[str, object]:
     """Concatenate the finished cells' states (in plan order) into ``layer<k>.pt`` (training data)
     and ``layer<k>_heldout.pt`` (the last tenth: for the evaluate stage, never trained on), and
@@ -95,6 +103,7 @@ def merge_states(cfg: InvertConfig, cells: list[Cell]) -> dict[str, object]:
         atomic_torch_save(states[len(states) - held:].contiguous(), cfg.out / f"layer{k}_heldout.pt")
     m = torch.tensor(mse) if mse else torch.empty(0)
     summary = {"prior": cfg.prior, "images": len(mse), "cells_failed": failed, "steps": list(cfg.steps),
+               "inverter": cfg.method, "params": cfg.params(), "seed": cfg.seed, "radius_state": _radius(cfg),
                "mse_mean": float(m.mean()) if len(m) else None, "mse_median": float(m.median()) if len(m) else None,
                "files": {f"layer{k}": str(p) for k, p in files.items()}}
     atomic_write_json(cfg.out / "inversions.json", summary, indent=1)
