@@ -295,6 +295,31 @@ def test_train_syn_source_resumes_and_losses(tmp_path):
     assert out.shape == (2, *g.layer_shape(1))
 
 
+def test_mixture_prior_pools_generator_states_with_the_data(tmp_path):
+    """generator_states = N appends a fixed, seeded pool of N generator states to the fixed data (the same pool
+    on resume), and the held-out curve mixes fresh generator states in the same proportion."""
+    from bench.priors.stylegan2 import Generator
+    from bench.scores.train import _eval_states, _generator_and_data, _new_run, build_syn_dataset, heldout_split
+
+    torch.manual_seed(0)
+    g = Generator(8, style_dim=16, n_mlp=1, channels={4: 8, 8: 8}, img_channels=1).eval()
+    real = torch.randn(30, *g.layer_shape(0)) + 5.0  # far from the generator's states: tells the two apart
+    torch.save(real, tmp_path / "real.pt")
+    torch.save(torch.randn(10, *g.layer_shape(0)) + 5.0, tmp_path / "held.pt")
+    cfg = ScoreTrainConfig(out=str(tmp_path / "mix"), source="ilo", data=str(tmp_path / "real.pt"), layer=0,
+                           generator_states=20, heldout=str(tmp_path / "held.pt"), eval_samples=100)
+    _, data = _generator_and_data(cfg, g, None)
+    assert data.shape[0] == 50 and torch.equal(data[:30], real)
+    pool = build_syn_dataset(g, 0, 20, generator=torch.Generator().manual_seed(cfg.seed + 7))
+    assert torch.equal(data[30:], pool) and torch.equal(_generator_and_data(cfg, g, None)[1], data)
+    run = _new_run(cfg, tmp_path / "mix", torch.device("cpu"), g, data)
+    held = _eval_states(run)
+    assert heldout_split(30, 20, 10, 100) == (10, 7)  # 40% generator states, as in training; all 10 real ones
+    assert held.shape[0] == 17 and (held[:10].mean() > 3) and (held[10:].abs().mean() < 3)
+    assert not any(torch.equal(h, p) for h in held[10:] for p in pool)  # fresh, not the training pool
+    assert heldout_split(3600, 3600, 400, 512) == (256, 256)
+
+
 def test_cli_dry_run(capsys):
     main(["--data", "acts.pt", "--layer", "2", "--dry-run"])
     cfg = json.loads(capsys.readouterr().out)

@@ -124,6 +124,8 @@ def run_train(a: argparse.Namespace) -> int:
     from bench.scores.train import train
 
     validate_prior(a.prior, _prior_names())
+    if a.generator_states < 0:
+        raise UsageError(f"--generator-states {a.generator_states}: a pool size, >= 0")
     store = Path(a.out) if a.out else _default_out(a.prior)
     data = store / f"layer{a.layer}.pt"
     if not data.exists():
@@ -138,7 +140,7 @@ def run_train(a: argparse.Namespace) -> int:
                            device=a.device or "", stats=a.stats, time_conditioning=a.time_conditioning,
                            gaussian_skip=a.gaussian_skip, weighting=a.weighting,
                            heldout=str(heldout) if heldout.exists() else "", eval_every=a.eval_every,
-                           dim=a.dim, depth=a.depth, heads=a.heads)
+                           dim=a.dim, depth=a.depth, heads=a.heads, generator_states=a.generator_states)
     print(f"wrote {train(cfg, g=prior.generator.cpu())}")
     return 0
 
@@ -294,6 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "priors, 128 x 4, have 1.08M, 4.3 MB; committed weights stay under 20 MB in all)")
     tr.add_argument("--depth", type=int, default=net.depth, help=f"ViT blocks (default {net.depth})")
     tr.add_argument("--heads", type=int, default=net.heads, help=f"attention heads (default {net.heads})")
+    tr.add_argument("--generator-states", type=int, default=0, metavar="N",
+                    help="a mixture prior: add a fixed pool of N of the generator's own layer states (z ~ N(0, I), "
+                         "fresh noise) to the inverted states; its held-out curve mixes them in the same proportion "
+                         "(the official release's syn_ models train on such states alone; default 0: none)")
     tr.add_argument("--threads", type=int, default=2)
     tr.add_argument("--device", default="", help="cpu, cuda, ...; default $BENCH_DEVICE or auto")
     ev = sub.add_parser("evaluate", help="the Figure-4 grid and the statistics of one trained layer prior")

@@ -198,6 +198,7 @@ class ScoreTrainConfig:
     generator: str = "runs/embedded/gan/checkpoint.pt"  # for syn (and shape checks)
     layer: int = 1  # generator layer whose output is modelled (our numbering: layer 0 = 4x4)
     syn_pool: int = 0  # 0: fresh syn samples every batch; N: a fixed pool of N
+    generator_states: int = 0  # with fixed data: add a fixed pool of N generator states (a mixture prior)
     noise_mode: str = "random"
     stats: str = "official"
     stats_samples: int = 2048
@@ -224,6 +225,9 @@ class ScoreTrainConfig:
     seed: int = 0
     threads: int = 2
     device: str = "cpu"
+
+
+GSTATE_SEED = 7  # offset of the mixture's generator-state pool seed from the run's seed (held-out: +1)
 
 
 class _DataSource:
@@ -351,6 +355,11 @@ def _generator_and_data(cfg: ScoreTrainConfig, g: Generator | None,
         g = g.eval().requires_grad_(False)
     if data is None:
         data = _load_data(cfg, g)
+    if cfg.generator_states > 0:
+        if data is None or g is None:
+            raise ValueError("generator_states mixes generator states into fixed data: it needs both")
+        data = torch.cat([data, build_syn_dataset(g, cfg.layer, cfg.generator_states, noise_mode=cfg.noise_mode,
+                                                  generator=torch.Generator().manual_seed(cfg.seed + GSTATE_SEED))])
     return g, data
 
 
@@ -461,11 +470,29 @@ def _ema_model(run: _ScoreRun) -> ScoreViT:
 
 def _eval_states(run: _ScoreRun) -> torch.Tensor:
     """The evaluation states: up to ``eval_samples`` held-out states when ``cfg.heldout`` is set (the curve
-    then measures generalisation, not memorisation), else fixed-seed training samples."""
+    then measures generalisation, not memorisation), else fixed-seed training samples. A mixture prior's
+    held-out set mixes in fresh generator states in the training pool's proportion."""
     cfg = run.cfg
-    if cfg.heldout:
-        return load_ilo_dataset(cfg.heldout)[: cfg.eval_samples]
-    return run.src.calibration(cfg.eval_samples, cfg.seed + 4)
+    if not cfg.heldout:
+        return run.src.calibration(cfg.eval_samples, cfg.seed + 4)
+    real = load_ilo_dataset(cfg.heldout)
+    if cfg.generator_states <= 0:
+        return real[: cfg.eval_samples]
+    n_r, n_g = heldout_split(len(run.src.data) - cfg.generator_states, cfg.generator_states, len(real),
+                             cfg.eval_samples)
+    fresh = build_syn_dataset(run.src.g, cfg.layer, n_g, noise_mode=cfg.noise_mode,
+                              generator=torch.Generator().manual_seed(cfg.seed + GSTATE_SEED + 1))
+    return torch.cat([real[:n_r], fresh])
+
+
+def heldout_split(n_real: int, n_gen: int, n_real_heldout: int, cap: int) -> tuple[int, int]:
+    """(real, generator) held-out counts in the training pool's proportion, using at most the real held-out
+    states there are and at most ``cap`` in all."""
+    frac = n_gen / (n_real + n_gen)
+    if frac >= 1:
+        return 0, cap
+    n_r = min(n_real_heldout, round(cap * (1 - frac)))
+    return n_r, round(n_r * frac / (1 - frac))
 
 
 def _eval_ema(run: _ScoreRun) -> float:
