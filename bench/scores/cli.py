@@ -57,10 +57,9 @@ def invert_config(a: argparse.Namespace) -> InvertConfig:
     if a.radius is not None and (a.method != "ilo" or a.radius <= 0):
         raise UsageError(f"--radius {a.radius}: only with --method ilo, and > 0 (ILO's l1-ball radius per element)")
     return InvertConfig(a.prior, Path(a.out) if a.out else _default_out(a.prior), n=a.n, batch=a.batch, steps=steps,
-                        lr=a.lr, seed=a.seed, method=a.method, radius=a.radius, execution=execution_from_args(a, get_world(a.prior).slurm_gpus))
+                        lr=a.lr, seed=a.seed, method=a.method, radius=a.radius,
+                        execution=execution_from_args(a, get_world(a.prior).slurm_gpus))
 
-
-_INVERTER_NAMES = {"ilo_unreg": "ILO-unregularized", "ilo": "ILO (l1-ball projections)"}
 
 
 def describe_invert(cfg: InvertConfig, n_cells: int, executor: str, chunk: int) -> str:
@@ -71,7 +70,7 @@ def describe_invert(cfg: InvertConfig, n_cells: int, executor: str, chunk: int) 
     layers = ", ".join(str(k) for k in range(min(len(cfg.steps) - 1, spec.n_layers)))  # round k+1 optimises layer k's state
     lines = [f"invert {cfg.prior!r} training images -> {cfg.out}: {cfg.n} images in {n_cells} cells of {cfg.batch} "
              f"({executor}, {max(1, -(-n_cells // chunk))} jobs of {chunk} cells)",
-             f"{_INVERTER_NAMES[cfg.method]}, every pixel observed, steps per round {list(cfg.steps)}, lr {cfg.lr}: the optimised "
+             f"{INVERTERS[cfg.method]}, every pixel observed, steps per round {list(cfg.steps)}, lr {cfg.lr}: the optimised "
              f"states after layers {layers or '(none: at least 2 rounds are needed)'}; {image_steps:,} image-steps"]
     per = spec.world.gpu_seconds_per_image_step
     if per:

@@ -1,8 +1,8 @@
 """The invert stage: ILO inversions of a world's training images, every pixel observed, keeping the
 state after each round's layer. The inverter is ILO-unregularized by default (the installed embedded
 priors' data) or ILO with its l1-ball projections (``method="ilo"``: the paper's wording, "we inverted
-all images in FFHQ with ILO"; it keeps every state within a radius of the generator's own output). Each cell inverts a batch of images and
-saves their states with its record (``Cell.keep_states``), so the stage runs on any executor
+all images in FFHQ with ILO"; it keeps every state within a radius of the generator's own output).
+Each cell inverts a batch of images and saves their states with its record (``Cell.keep_states``), so the stage runs on any executor
 (local pool, SLURM arrays, ``slurm/grid.sh``) and resumes after any interruption."""
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ from methods._core import Problem
 from methods._rounds import RoundHook, run_rounds
 
 DEFAULT_STEPS = (60, 60, 60)  # rounds starting at layers 0, 1, 2: optimised states after layers 0 and 1
-INVERTERS = ("ilo_unreg", "ilo")  # methods whose rounds keep the optimised states
+# methods whose rounds keep the optimised states, with how the plan names them
+INVERTERS = {"ilo_unreg": "ILO-unregularized", "ilo": "ILO (l1-ball projections)"}
 HELDOUT_FRACTION = 10  # one tenth of the inverted images is held out for evaluation
 STATES = "states"  # sub-folder of the store with each cell's saved images and states
 
