@@ -1,6 +1,8 @@
 """The bars a layer score prior must meet (bench.scores.evaluate.score_bars): each one can fail."""
 from __future__ import annotations
 
+import json
+
 from bench.scores.evaluate import score_bars
 
 
@@ -254,3 +256,20 @@ def test_dispersion_is_the_ratio_of_total_variances_and_ignores_the_mean():
     assert ev.dispersion(0.5 * (x - x.mean(0)) + 3.0, x) == pytest.approx(0.25, abs=1e-4)
     assert ev.dispersion(x[:250], x[250:]) == pytest.approx(1.0, abs=0.15)
     assert ev.dispersion(x, torch.zeros_like(x)) is None  # no spread to compare with
+
+
+def test_the_card_names_the_inverter_its_data_was_made_with(tmp_path):
+    """The data line and its command follow the store's recorded inverter; old stores (no record) were ILO-unreg."""
+    from bench.scores.card import data_lines
+
+    base = {"prior": "embedded", "images": 40, "steps": [5, 5, 5], "mse_mean": 0.01, "mse_median": 0.01, "seed": 0}
+    for name, extra, says, command in (
+            ("old", {}, "ILO-unregularized inversions of", "--steps 5,5,5`"),
+            ("ilo", {"inverter": "ilo", "radius_state": [0.05], "seed": 1},
+             "ILO (l1-ball projections) inversions (radius 0.05 per element) of", "--method ilo --seed 1`")):
+        store = tmp_path / name
+        store.mkdir()
+        (store / "inversions.json").write_text(json.dumps({**base, **extra}))
+        data, cmd = data_lines(store, tmp_path / f"carried-{name}")
+        assert says in data
+        assert cmd.endswith(command)

@@ -92,6 +92,11 @@ def test_invert_train_install_for_a_world_defined_here(tmp_path):
     assert main(["card", *common, "--results", str(tmp_path / "card")]) == 0
     assert (tmp_path / "card" / "scores.md").read_text() == card
     assert main(["install", *common, "--layer", "0"]) == 2  # not trained: a message, not a traceback
+    # the card of a candidate (none of its models is the installed one) leaves the installed models' card alone
+    (INSTALLED["dir"] / "score_layer1.pt").unlink()
+    assert main(["card", *common, "--results", str(tmp_path / "card")]) == 0
+    assert "| no |" in (tmp_path / "card" / "scores.md").read_text()
+    assert (INSTALLED["dir"] / "scores.md").read_text() == card
 
 
 def test_training_record_stands_in_for_a_lost_log(tmp_path):

@@ -21,6 +21,7 @@ import shutil
 from pathlib import Path
 
 from bench.scores.evaluate import score_bars
+from bench.scores.invert import INVERTERS
 
 CARRIED = "score-models"
 CARRIED_FILES = ("evaluation_layer*.json", "config.json", "log.jsonl", "training.json")  # grids: the card's copies
@@ -371,17 +372,24 @@ def data_lines(store: Path, carried: Path) -> list[str]:
     if not inv_file.exists():
         return []
     inv = json.loads(inv_file.read_text())
-    return [f"- Data: {inv['images']} ILO-unregularized inversions of the world's **training** images (a seeded random "
+    method = inv.get("inverter", "ilo_unreg")  # stores written before the inverter was recorded used ilo_unreg
+    radius = inv.get("radius_state")
+    radius_note = f" (radius {'/'.join(map(str, radius))} per element)" if method == "ilo" and radius else ""
+    options = (f" --method {method}" if method != "ilo_unreg" else "") + (
+        f" --seed {inv['seed']}" if inv.get("seed") else "")
+    return [f"- Data: {inv['images']} {INVERTERS.get(method, method)} inversions{radius_note} "
+            f"of the world's **training** images (a seeded random "
             f"subset, never evaluation images), every pixel observed, steps per round {inv['steps']}; each layer's "
             "training states are the variable its round optimised (the state after layer k is optimised by round k+1). "
             f"Per-image inversion MSE: mean {_fmt(inv['mse_mean'])}, median {_fmt(inv['mse_median'])}. "
             "The last tenth of the inversions is held out: the training curves and every statistic below use it.",
             f"- Command: `python -m bench.scores invert --prior {inv['prior']} -n {inv['images']} --steps "
-            f"{','.join(map(str, inv['steps']))}`"]
+            f"{','.join(map(str, inv['steps']))}{options}`"]
 
 
 def write_card(prior: str, store: Path, results: Path) -> Path:
-    """Write ``results/scores.md`` (and copy it beside the installed weights); returns its path."""
+    """Write ``results/scores.md`` (and, when it lists an installed model, copy it beside the installed weights);
+    returns its path."""
     from bench.priors.catalog import get_spec
 
     spec = get_spec(prior)
@@ -442,6 +450,8 @@ def write_card(prior: str, store: Path, results: Path) -> Path:
              + ", ".join(f"`{g}`" for g in grids) + "; training curves: `score_training_curves.png`."]
     card = results / "scores.md"
     card.write_text("\n".join(lines) + "\n")
-    if score_dir is not None and score_dir.resolve() != results.resolve():
+    # only a card that describes an installed model belongs beside the installed weights: the card of a candidate
+    # pipeline (another --out, nothing installed from it) must not replace the installed models' card
+    if score_dir is not None and score_dir.resolve() != results.resolve() and any(installed.values()):
         shutil.copyfile(card, score_dir / "scores.md")
     return card
