@@ -11,7 +11,7 @@ from bench.scores.evaluate import langevin_states
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("model", help="a score model file (score_layer<k>.pt / model.pt)")
+    ap.add_argument("model", help="a score model: a training run's score_prior.pt or an installed score_layer<k>.pt")
     ap.add_argument("out", help="where the samples (a tensor of layer states) are saved")
     ap.add_argument("n", type=int, help="samples to draw")
     ap.add_argument("seed", type=int, help="sampler seed")
