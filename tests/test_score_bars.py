@@ -266,7 +266,9 @@ def test_the_card_names_the_inverter_its_data_was_made_with(tmp_path):
     for name, extra, says, command in (
             ("old", {}, "ILO-unregularized inversions of", "--steps 5,5,5`"),
             ("ilo", {"inverter": "ilo", "radius_state": [0.05], "seed": 1},
-             "ILO (l1-ball projections) inversions (radius 0.05 per element) of", "--method ilo --seed 1`")):
+             "ILO (l1-ball projections) inversions (radius 0.05 per element) of", "--method ilo --seed 1`"),
+            ("radius", {"inverter": "ilo", "radius_state": [0.1], "params": {"radius_state": [0.1]}},
+             "inversions (radius 0.1 per element) of", "--method ilo --radius 0.1`")):
         store = tmp_path / name
         store.mkdir()
         (store / "inversions.json").write_text(json.dumps({**base, **extra}))

@@ -375,8 +375,9 @@ def data_lines(store: Path, carried: Path) -> list[str]:
     method = inv.get("inverter", "ilo_unreg")  # stores written before the inverter was recorded used ilo_unreg
     radius = inv.get("radius_state")
     radius_note = f" (radius {'/'.join(map(str, radius))} per element)" if method == "ilo" and radius else ""
+    given_radius = inv.get("params", {}).get("radius_state")  # recorded only when --radius was passed
     options = (f" --method {method}" if method != "ilo_unreg" else "") + (
-        f" --seed {inv['seed']}" if inv.get("seed") else "")
+        f" --radius {given_radius[0]}" if given_radius else "") + (f" --seed {inv['seed']}" if inv.get("seed") else "")
     return [f"- Data: {inv['images']} {INVERTERS.get(method, method)} inversions{radius_note} "
             f"of the world's **training** images (a seeded random "
             f"subset, never evaluation images), every pixel observed, steps per round {inv['steps']}; each layer's "
