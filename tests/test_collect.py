@@ -16,6 +16,7 @@ from bench.harness.runner import Cell, CellResult
 from bench.harness.store import ResultStore
 from bench.report.collect import collect, main
 from bench.report.frames import rows_frame
+from bench.report.tables import summary_markdown
 from bench.report.stats import (
     COMPOSITE_LABEL,
     COMPOSITE_TEST_LABEL,
@@ -136,6 +137,20 @@ def test_summary_lpips_unavailable():
     s = summarize(rows_frame(make_result(cell, [0.01, 0.02, 0.03], lpips=None).rows), n_boot=N_BOOT)
     assert math.isnan(s.iloc[0]["lpips_mean"])
     assert s.iloc[0]["lpips_note"].startswith("unavailable")
+
+
+def test_summary_lines_say_which_seeds_they_pool():
+    """Per-seed tuning can give one method's "tuned" variant two parameter sets: each summary line
+    names its seeds, and the markdown shows the column only when the lines differ in it."""
+    rows = []
+    for seed, lr in ((0, 0.1), (1, 0.1), (2, 0.3)):
+        rows += make_result(make_cell("eval", "cs", 0.1, "ilo", "tuned", {"lr": lr}, seed=seed), [0.1] * 3).rows
+    s = summarize(rows_frame(rows), n_boot=N_BOOT)
+    assert sorted(zip(s["seeds"], s["n_ok"])) == [("0,1", 6), ("2", 3)]
+    table = summary_markdown(s)
+    assert "| seeds |" in table and "| 0,1 |" in table
+    one_seed = summarize(rows_frame(rows[:3]), n_boot=N_BOOT)
+    assert "seeds" not in summary_markdown(one_seed)
 
 
 # ----------------------------------------------------------------------------- select_best

@@ -107,6 +107,7 @@ def summarize(rows: pd.DataFrame, keys: Sequence[str] = SUMMARY_KEYS, n_boot: in
         ok = ok_rows(g)
         rec: dict[str, Any] = dict(zip(keys, key))
         rec["n_ok"], rec["n_failed"] = int(len(ok)), int(len(g) - len(ok))
+        rec["seeds"] = seed_list(g)
         for m in METRICS:
             vals = ok[m] if m in ok.columns else pd.Series(dtype=float)
             rec[f"{m}_mean"], rec[f"{m}_lo"], rec[f"{m}_hi"] = mean_ci(vals, n=n_boot)
@@ -114,9 +115,17 @@ def summarize(rows: pd.DataFrame, keys: Sequence[str] = SUMMARY_KEYS, n_boot: in
             rec[f"{extra}_mean"] = float(ok[extra].mean()) if extra in ok.columns and len(ok) else math.nan
         rec["lpips_note"] = "" if np.isfinite(rec["lpips_mean"]) else _lpips_unavailable_reason(g)
         out.append(rec)
-    cols = keys + ["n_ok", "n_failed"] + [f"{m}_{s}" for m in METRICS for s in ("mean", "lo", "hi")] + [
+    cols = keys + ["n_ok", "n_failed", "seeds"] + [f"{m}_{s}" for m in METRICS for s in ("mean", "lo", "hi")] + [
         "seconds_mean", "nfe_generator_mean", "nfe_score_mean", "lpips_note"]
     return pd.DataFrame(out, columns=cols)
+
+
+def seed_list(g: pd.DataFrame) -> str:
+    """The seeds a summary line pools, e.g. "0,1": with per-seed tuning, one method's "tuned" variant
+    can be one line per chosen grid point, and this says which seeds each line holds."""
+    if "seed" not in g.columns:
+        return ""
+    return ",".join(str(int(s)) for s in sorted(g["seed"].dropna().unique()))
 
 
 def _lpips_unavailable_reason(g: pd.DataFrame) -> str:

@@ -67,6 +67,8 @@ def summary_markdown(summary: pd.DataFrame, show_params: bool = False) -> str:
                            summary[["lpips_mean", "lpips_lo", "lpips_hi", "lpips_note"]].itertuples(index=False)],
         "s/image": summary["seconds_mean"].map(fmt_num),
     })
+    if "seeds" in summary.columns and summary["seeds"].nunique() > 1:
+        view.insert(view.columns.get_loc("variant") + 1, "seeds", summary["seeds"])
     if show_params and "params" in summary.columns:
         short = summary["params"].map(lambda p: textwrap.shorten(str(p), 70, placeholder="..."))
         view.insert(view.columns.get_loc("variant") + 1, "params", short)
