@@ -16,7 +16,6 @@ from bench.harness.runner import Cell, CellResult
 from bench.harness.store import ResultStore
 from bench.report.collect import collect, main
 from bench.report.frames import rows_frame
-from bench.report.tables import summary_markdown
 from bench.report.stats import (
     COMPOSITE_LABEL,
     COMPOSITE_TEST_LABEL,
@@ -26,6 +25,7 @@ from bench.report.stats import (
     select_best,
     summarize,
 )
+from bench.report.tables import summary_markdown
 
 N_BOOT = 200  # the statistics are checked against bootstrap_ci with the same n, so any n is exact
 
