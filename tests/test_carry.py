@@ -46,10 +46,13 @@ def test_pack_then_unpack_restores_every_cell_without_overwriting(tmp_path):
         store.record(CellResult(c, _rows(c), traces=[_trace(101, "img-0"), _trace(101, "img-1")]))
     (run / "previews").mkdir()
     (run / "previews" / "big.pt").write_bytes(b"0" * 1000)
+    (run / "report").mkdir()
+    (run / "report" / "traces.csv").write_text("cell,step\n")
     store.write_plan(cells)
     mirror = tmp_path / "wip"
     assert pack(mirror, [run], every=25) == {"sweep-a": 2}
     assert not (mirror / "sweep-a" / "previews").exists() and (mirror / "sweep-a" / "plan.json").exists()
+    assert not (mirror / "sweep-a" / "report").exists()  # the collected report is rebuilt, not carried
     packed = json.loads((mirror / "sweep-a" / "cells" / f"{cells[0].key}.json").read_text())
     assert packed["rows"] == _rows(cells[0]) and packed["traces"][0]["steps"] == [0, 25, 50, 75, 100]
 

@@ -21,7 +21,9 @@ import shutil
 from pathlib import Path
 from typing import Any, Iterable
 
-SKIPPED_DIRS = ("previews", "logs", "slurm", "wandb")  # large or re-creatable; never needed to resume or report
+# large or re-creatable; never needed to resume or report ("report": bench.collect rebuilds it from the cells, and
+# its traces.csv alone can be tens of MB)
+SKIPPED_DIRS = ("previews", "logs", "slurm", "wandb", "report")
 
 
 def thin_steps(steps: list[int], every: int) -> list[int]:
