@@ -32,15 +32,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--task", required=True)
     ap.add_argument("--out", required=True, help="CSV of the paired differences")
     args = ap.parse_args(argv)
-    parts = [load_rows(args.base, args.task)]
+    parts, labels = [load_rows(args.base, args.task)], []
     for spec in args.extensions:
         label, _, path = spec.partition("=")
         if not path or not Path(path).is_file():
             sys.exit(f"expected LABEL=rows.csv with an existing file, got {spec!r}")
         ext = load_rows(path, args.task)
         parts.append(ext[ext["variant"] == "tuned"].assign(method=label))
+        labels.append(label)
     table = paired_table(pd.concat(parts, ignore_index=True))
-    labels = [s.partition("=")[0] for s in args.extensions]
     table = table[table["method"].isin(labels)]
     table.to_csv(args.out, index=False)
     print(table.to_string(index=False))
